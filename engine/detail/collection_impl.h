@@ -1,0 +1,91 @@
+// CollectionImpl: one collection = its RocksDB key ranges + the in-memory indexes derived from
+// them (dense flat index, sparse inverted index, internal -> user id map).
+//
+// Concurrency contract:
+//  - `write_mu_` serializes writers (Upsert, Delete, Drop). A writer validates, commits one
+//    WriteBatch to RocksDB, takes a RocksDB snapshot that contains exactly that batch, then
+//    applies the batch to the in-memory state under `state_mu_` (exclusive, short) and
+//    publishes the snapshot.
+//  - Readers hold `state_mu_` shared and read RocksDB through the published snapshot, so the
+//    in-memory indexes and the stored documents they see always agree: every batch
+//    acknowledged before the read, and never part of a batch.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "engine/detail/fusion.h"
+#include "engine/detail/shared_mutex.h"
+#include "index/dense_index.h"
+#include "index/sparse_index.h"
+#include "m3vdb/m3vdb.h"
+#include "storage/store.h"
+
+namespace m3vdb::engine {
+
+class CollectionImpl final : public Collection {
+ public:
+  CollectionImpl(std::shared_ptr<storage::Store> store, const Limits& limits, std::string name,
+                 uint64_t collection_id, const CollectionSchema& schema);
+  ~CollectionImpl() override;
+
+  // Rebuilds the in-memory state from storage (on open).
+  Status Load();
+  // Deletes everything stored for the collection (and its catalog entry) in one batch, then
+  // makes every later call fail with FailedPrecondition.
+  Status Drop(const std::string& catalog_key);
+
+  const std::string& name() const override { return name_; }
+  const CollectionSchema& schema() const override { return schema_; }
+  uint64_t collection_id() const { return collection_id_; }
+
+  Status Upsert(std::span<const Document> batch) override;
+  Result<Document> Get(const std::string& id) const override;
+  Result<size_t> Delete(std::span<const std::string> ids) override;
+  Result<std::vector<SearchHit>> Search(const Query& query, const SearchOptions& options) const override;
+  Result<std::vector<std::vector<SearchHit>>> SearchBatch(std::span<const Query> queries,
+                                                          const SearchOptions& options) const override;
+  uint64_t Count() const override;
+
+ private:
+  Status CheckNotDropped() const;
+  // Internal ids currently stored for `ids` (nullopt where absent), read at the latest state.
+  Result<std::vector<std::optional<uint64_t>>> LookupIds(std::span<const std::string> ids) const;
+  // Adds the deletion of every key of internal id `iid` to `batch`.
+  void DeleteDocKeys(uint64_t iid, storage::WriteBatch* batch) const;
+  // Takes a snapshot after a committed write and publishes it with the in-memory changes made
+  // by `apply` (run under the exclusive state lock).
+  template <class Apply>
+  void Publish(Apply&& apply);
+
+  // Search of queries [begin, end) under one consistent view (hybrid_search.cc).
+  Status SearchGroup(std::span<const Query> queries, const SearchOptions& options,
+                     std::vector<std::vector<SearchHit>>* out) const;
+  Status ScoreColbert(const Query& query, const storage::Snapshot* snap, std::vector<Candidate>* cands) const;
+  Status FillHits(const std::vector<Candidate>& cands, const SearchOptions& options,
+                  const storage::Snapshot* snap, std::vector<SearchHit>* hits) const;
+
+  const std::shared_ptr<storage::Store> store_;
+  const Limits limits_;
+  const std::string name_;
+  const uint64_t collection_id_;
+  const CollectionSchema schema_;
+
+  std::mutex write_mu_;                 // serializes writers
+  uint64_t next_doc_id_ = 0;            // guarded by write_mu_
+  std::atomic<bool> dropped_{false};
+
+  mutable SharedMutex state_mu_;        // guards everything below
+  index::FlatDenseIndex dense_;
+  index::SparseIndex sparse_;
+  std::unordered_map<uint64_t, std::string> user_ids_;  // internal id -> user id (live docs)
+  std::unordered_set<uint64_t> has_colbert_;            // internal ids with ColBERT vectors
+  std::shared_ptr<const storage::Snapshot> snapshot_;   // storage view matching the state
+};
+
+}  // namespace m3vdb::engine

@@ -1,0 +1,135 @@
+#include "engine/detail/database_impl.h"
+
+#include "engine/detail/validation.h"
+#include "storage/keys.h"
+#include "storage/records.h"
+
+namespace m3vdb {
+
+std::string_view MetricName(Metric metric) { return metric == Metric::kL2 ? "l2" : "ip"; }
+
+Result<Metric> ParseMetric(std::string_view name) {
+  if (name == "ip") return Metric::kInnerProduct;
+  if (name == "l2") return Metric::kL2;
+  return Status::InvalidArgument("metric must be 'ip' or 'l2', got '" + std::string(name) + "'");
+}
+
+Result<std::unique_ptr<Database>> Database::Open(const Options& options, const std::string& path) {
+  storage::StoreOptions store_options;
+  store_options.create_if_missing = options.create_if_missing;
+  store_options.sync = options.sync;
+  store_options.block_cache_bytes = options.block_cache_bytes;
+  M3VDB_ASSIGN_OR_RETURN(std::shared_ptr<storage::Store> store, storage::Store::Open(path, store_options));
+  auto db = std::make_unique<engine::DatabaseImpl>(std::move(store), options);
+  M3VDB_RETURN_IF_ERROR(db->Load().WithContext("opening " + path));
+  return std::unique_ptr<Database>(std::move(db));
+}
+
+namespace engine {
+
+using storage::Family;
+
+namespace {
+
+CollectionSchema SchemaFromRecord(const storage::CatalogRecord& r) {
+  CollectionSchema s;
+  s.dense_dim = r.dense_dim;
+  s.metric = r.metric == 1 ? Metric::kL2 : Metric::kInnerProduct;
+  s.sparse = r.sparse;
+  s.colbert = r.colbert;
+  s.colbert_dim = r.colbert_dim;
+  return s;
+}
+
+}  // namespace
+
+DatabaseImpl::DatabaseImpl(std::shared_ptr<storage::Store> store, const Options& options)
+    : store_(std::move(store)), options_(options) {}
+
+Status DatabaseImpl::Load() {
+  std::lock_guard lock(mu_);
+  M3VDB_ASSIGN_OR_RETURN(auto version, store_->Get(Family::kMeta, storage::kFormatVersionKey));
+  if (!version) {
+    storage::WriteBatch batch;
+    batch.Put(Family::kMeta, storage::kFormatVersionKey, storage::EncodeU64(storage::kFormatVersion));
+    M3VDB_RETURN_IF_ERROR(store_->Write(batch));
+  } else {
+    uint64_t v;
+    M3VDB_RETURN_IF_ERROR(storage::DecodeU64(*version, &v).WithContext("format version"));
+    if (v != storage::kFormatVersion)
+      return Status::FailedPrecondition("database format version " + std::to_string(v) +
+                                        " is not supported (this build reads version " +
+                                        std::to_string(storage::kFormatVersion) + ")");
+  }
+  M3VDB_ASSIGN_OR_RETURN(auto next, store_->Get(Family::kMeta, storage::kNextCollectionIdKey));
+  if (next) M3VDB_RETURN_IF_ERROR(storage::DecodeU64(*next, &next_collection_id_));
+
+  std::vector<std::pair<std::string, storage::CatalogRecord>> records;
+  M3VDB_RETURN_IF_ERROR(store_->Scan(
+      Family::kMeta, storage::kCollectionKeyPrefix, [&](std::string_view key, std::string_view value, bool*) {
+        storage::CatalogRecord rec;
+        std::string name(key.substr(storage::kCollectionKeyPrefix.size()));
+        M3VDB_RETURN_IF_ERROR(storage::DecodeCatalog(value, &rec).WithContext("collection '" + name + "'"));
+        records.emplace_back(std::move(name), rec);
+        return Status::OK();
+      }));
+  for (auto& [name, rec] : records) {
+    auto coll = std::make_shared<CollectionImpl>(store_, options_.limits, name, rec.collection_id, SchemaFromRecord(rec));
+    M3VDB_RETURN_IF_ERROR(coll->Load());
+    collections_.emplace(name, std::move(coll));
+  }
+  return Status::OK();
+}
+
+Result<std::shared_ptr<Collection>> DatabaseImpl::CreateCollection(const std::string& name,
+                                                                   const CollectionSchema& requested) {
+  M3VDB_RETURN_IF_ERROR(ValidateCollectionName(name));
+  CollectionSchema schema = requested;
+  M3VDB_RETURN_IF_ERROR(ValidateSchema(options_.limits, &schema));
+  std::lock_guard lock(mu_);
+  if (collections_.count(name)) return Status::AlreadyExists("collection '" + name + "' already exists");
+
+  storage::CatalogRecord rec;
+  rec.collection_id = next_collection_id_;
+  rec.dense_dim = schema.dense_dim;
+  rec.metric = schema.metric == Metric::kL2 ? 1 : 0;
+  rec.sparse = schema.sparse;
+  rec.colbert = schema.colbert;
+  rec.colbert_dim = schema.colbert_dim;
+  storage::WriteBatch batch;
+  batch.Put(Family::kMeta, storage::CollectionKey(name), storage::EncodeCatalog(rec));
+  batch.Put(Family::kMeta, storage::kNextCollectionIdKey, storage::EncodeU64(next_collection_id_ + 1));
+  batch.Put(Family::kMeta, storage::NextDocIdKey(rec.collection_id), storage::EncodeU64(0));
+  M3VDB_RETURN_IF_ERROR(store_->Write(batch));
+  ++next_collection_id_;
+
+  auto coll = std::make_shared<CollectionImpl>(store_, options_.limits, name, rec.collection_id, schema);
+  collections_.emplace(name, coll);
+  return std::shared_ptr<Collection>(coll);
+}
+
+Result<std::shared_ptr<Collection>> DatabaseImpl::GetCollection(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = collections_.find(name);
+  if (it == collections_.end()) return Status::NotFound("collection '" + name + "' not found");
+  return std::shared_ptr<Collection>(it->second);
+}
+
+std::vector<CollectionInfo> DatabaseImpl::ListCollections() const {
+  std::lock_guard lock(mu_);
+  std::vector<CollectionInfo> out;
+  for (const auto& [name, coll] : collections_) out.push_back({name, coll->schema(), coll->Count()});
+  return out;
+}
+
+Status DatabaseImpl::DropCollection(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = collections_.find(name);
+  if (it == collections_.end()) return Status::NotFound("collection '" + name + "' not found");
+  M3VDB_RETURN_IF_ERROR(it->second->Drop(storage::CollectionKey(name)));
+  collections_.erase(it);
+  return Status::OK();
+}
+
+}  // namespace engine
+}  // namespace m3vdb

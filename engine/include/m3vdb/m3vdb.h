@@ -1,0 +1,197 @@
+// m3vdb: the embedded library.
+//
+// A `Database` is one directory holding one RocksDB instance. It holds named `Collection`s;
+// each collection has a fixed schema (dense dimension and metric, whether sparse lexical
+// weights and ColBERT vectors are stored) and holds documents keyed by a string id.
+//
+// Durability: `Upsert` and `Delete` apply a whole batch atomically (one RocksDB WriteBatch)
+// and return only after RocksDB accepted it; with `Options::sync` (the default) the write-ahead
+// log is fsynced first, so an acknowledged batch survives a crash of the process or machine.
+// A rejected batch (any invalid document) writes nothing.
+//
+// Search is exact in this version: dense top-R by brute force, sparse top-R from an inverted
+// index, the union reranked with every mode the query carries (dense, sparse, ColBERT MaxSim)
+// and fused (weighted sum of raw scores, or reciprocal-rank fusion).
+//
+// Thread safety: `Database` and `Collection` are safe to use from many threads at once. Writes
+// to one collection are serialized; searches run concurrently with each other and with a
+// writer, and see every batch acknowledged before the search started (never part of a batch).
+// `Collection` handles are shared: a handle stays valid after `DropCollection`, but every
+// operation on it then fails with FailedPrecondition.
+//
+// Errors are values: nothing here throws, and bad input never crashes the process.
+// This header needs only the C++20 standard library.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "m3vdb/status.h"
+
+namespace m3vdb {
+
+enum class Metric {
+  kInnerProduct,  // "ip": score = <q, d>
+  kL2,            // "l2": score = -||q - d||^2 (larger is better, like every m3vdb score)
+};
+std::string_view MetricName(Metric metric);                  // "ip" / "l2"
+Result<Metric> ParseMetric(std::string_view name);           // inverse of MetricName
+
+struct CollectionSchema {
+  uint32_t dense_dim = 0;        // dimension of the dense vector every document carries (> 0)
+  Metric metric = Metric::kInnerProduct;
+  bool sparse = false;           // store and index sparse lexical weights
+  bool colbert = false;          // store ColBERT multi-vectors
+  uint32_t colbert_dim = 0;      // width of each ColBERT vector; 0 means "same as dense_dim"
+};
+
+// Sparse lexical weights: token ids (strictly increasing, >= 0) and their weights (finite).
+struct SparseVector {
+  std::vector<int32_t> indices;
+  std::vector<float> values;
+  bool empty() const { return indices.empty(); }
+};
+
+// ColBERT vectors of one text: `rows` vectors of equal width, row-major, size rows*width.
+struct MultiVector {
+  std::vector<float> data;
+  uint32_t rows = 0;
+  bool empty() const { return rows == 0; }
+};
+
+struct Document {
+  std::string id;             // 1..Limits::max_id_bytes bytes, unique within a batch
+  std::string text;           // optional, stored as is
+  std::string metadata_json;  // optional; when set, must be a JSON object
+  std::vector<float> dense;   // exactly schema.dense_dim finite values
+  SparseVector sparse;        // optional; only for collections with schema.sparse
+  MultiVector colbert;        // optional; only for collections with schema.colbert
+};
+
+enum class Fusion {
+  kWeighted,  // sum over modes of weight * raw score
+  kRrf,       // reciprocal-rank fusion: sum over modes of 1 / (60 + rank within candidates)
+};
+
+struct ModeWeights {
+  float dense = 1.0f;    // defaults are the M3 paper's MIRACL/MKQA weights
+  float sparse = 0.3f;
+  float colbert = 1.0f;
+};
+
+// A query: any subset of the three modes. Candidates come from the dense and sparse modes;
+// a ColBERT-only query is answered by an exact scan of every stored ColBERT matrix.
+struct Query {
+  std::vector<float> dense;   // empty = no dense mode
+  SparseVector sparse;        // empty = no sparse mode
+  MultiVector colbert;        // empty = no ColBERT mode
+};
+
+struct SearchOptions {
+  int top_k = 10;             // 1..Limits::max_top_k
+  int rerank_k = 100;         // R: dense top-R and sparse top-R candidates (raised to top_k)
+  Fusion fusion = Fusion::kWeighted;
+  ModeWeights weights;
+  bool include_metadata = true;
+  bool include_text = false;
+};
+
+struct ModeScores {
+  std::optional<float> dense;    // present when the query has the mode
+  std::optional<float> sparse;   // present when the query has the mode (0 when no overlap)
+  std::optional<float> colbert;  // present when the query and the document have the mode
+};
+
+struct SearchHit {
+  std::string id;
+  float score = 0;           // fused score
+  ModeScores scores;
+  std::string metadata_json; // when SearchOptions::include_metadata
+  std::string text;          // when SearchOptions::include_text
+};
+
+// Sizes a client controls, each with a limit. Exceeding one is ResourceExhausted (or
+// InvalidArgument where the value is simply malformed).
+struct Limits {
+  size_t max_id_bytes = 512;
+  size_t max_text_bytes = 1 << 20;
+  size_t max_metadata_bytes = 64 << 10;
+  uint32_t max_dense_dim = 65536;
+  size_t max_sparse_terms = 65536;
+  uint32_t max_colbert_rows = 8192;
+  size_t max_batch_documents = 100000;
+  int max_top_k = 10000;
+  int max_rerank_k = 100000;
+};
+
+struct Options {
+  bool create_if_missing = true;
+  bool sync = true;               // fsync the WAL before acknowledging a write
+  size_t block_cache_bytes = 256 << 20;
+  Limits limits;
+};
+
+struct CollectionInfo {
+  std::string name;
+  CollectionSchema schema;
+  uint64_t count = 0;
+};
+
+class Collection {
+ public:
+  virtual ~Collection() = default;
+  Collection(const Collection&) = delete;
+  Collection& operator=(const Collection&) = delete;
+
+  virtual const std::string& name() const = 0;
+  virtual const CollectionSchema& schema() const = 0;
+
+  // Inserts or replaces every document of the batch, all or nothing. Replacing an id replaces
+  // everything stored for it (a mode absent from the new document is removed).
+  virtual Status Upsert(std::span<const Document> batch) = 0;
+
+  // The stored document (dense, sparse, ColBERT values as stored: ColBERT is kept as fp16).
+  virtual Result<Document> Get(const std::string& id) const = 0;
+
+  // Deletes the ids that exist, all or nothing; returns how many existed.
+  virtual Result<size_t> Delete(std::span<const std::string> ids) = 0;
+
+  virtual Result<std::vector<SearchHit>> Search(const Query& query,
+                                                const SearchOptions& options) const = 0;
+  // Many queries at once; dense scoring is batched over the queries (one GEMM per block).
+  virtual Result<std::vector<std::vector<SearchHit>>> SearchBatch(
+      std::span<const Query> queries, const SearchOptions& options) const = 0;
+
+  virtual uint64_t Count() const = 0;
+
+ protected:
+  Collection() = default;
+};
+
+class Database {
+ public:
+  // Opens (or, with create_if_missing, creates) the database in directory `path`, restoring
+  // every collection and rebuilding the in-memory indexes from what is stored.
+  static Result<std::unique_ptr<Database>> Open(const Options& options, const std::string& path);
+
+  virtual ~Database() = default;
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  virtual Result<std::shared_ptr<Collection>> CreateCollection(const std::string& name,
+                                                               const CollectionSchema& schema) = 0;
+  virtual Result<std::shared_ptr<Collection>> GetCollection(const std::string& name) const = 0;
+  virtual std::vector<CollectionInfo> ListCollections() const = 0;
+  // Removes the collection and everything stored for it, atomically.
+  virtual Status DropCollection(const std::string& name) = 0;
+
+ protected:
+  Database() = default;
+};
+
+}  // namespace m3vdb

@@ -1,0 +1,57 @@
+// index: in-memory indexes over one collection's vectors. Sees FAISS and BLAS; nothing else in
+// m3vdb does except quant/.
+//
+// `FlatDenseIndex` is the exact dense index: vectors kept contiguous (row-major, float32),
+// searched by brute force with one BLAS GEMM per (query block x document block), so a batch of
+// queries costs matrix-multiply speed rather than one pass over memory per query.
+// Scores: inner product `<q,d>`, or for L2 `-||q-d||^2` (larger is better).
+//
+// Thread safety: const methods may run concurrently with each other; mutating methods need
+// exclusive access (the engine holds its collection lock).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "index/scored.h"
+
+namespace m3vdb::index {
+
+enum class DenseMetric { kInnerProduct, kL2 };
+
+class FlatDenseIndex {
+ public:
+  FlatDenseIndex(uint32_t dim, DenseMetric metric);
+
+  uint32_t dim() const { return dim_; }
+  DenseMetric metric() const { return metric_; }
+  size_t size() const { return ids_.size(); }
+  size_t memory_bytes() const;
+
+  // Adds `vector` (size dim) under `id`, replacing any vector already stored for it.
+  void Add(uint64_t id, std::span<const float> vector);
+  // Removes `id`; false when absent. O(dim): the last vector moves into the hole.
+  bool Remove(uint64_t id);
+  bool Contains(uint64_t id) const { return slot_of_.count(id) != 0; }
+  // The stored vector (size dim), or an empty span when absent.
+  std::span<const float> Vector(uint64_t id) const;
+
+  // Exact score of `query` (size dim) against the stored vector of `id`; false when absent.
+  bool Score(std::span<const float> query, uint64_t id, float* score) const;
+
+  // Top-k for each of `num_queries` queries (`queries` is size num_queries*dim), best first.
+  std::vector<std::vector<ScoredId>> Search(std::span<const float> queries, size_t num_queries,
+                                            size_t k) const;
+
+ private:
+  uint32_t dim_;
+  DenseMetric metric_;
+  std::vector<float> data_;    // size size()*dim, slot-major
+  std::vector<float> norms_;   // squared norms per slot (used by L2)
+  std::vector<uint64_t> ids_;  // id per slot
+  std::unordered_map<uint64_t, uint32_t> slot_of_;
+};
+
+}  // namespace m3vdb::index

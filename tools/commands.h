@@ -1,0 +1,18 @@
+// Subcommands of the `m3vdb` tool. Each registers its flags on the CLI11 app and runs when
+// chosen; they return the process exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace m3vdb::tools {
+
+using Runner = std::function<int()>;
+
+// `m3vdb bench fashion-mnist`: ingest the Fashion-MNIST training set into a database, answer
+// the 10,000 test queries, print recall@10 against brute force and queries/s.
+Runner AddBenchCommand(CLI::App& app);
+// `m3vdb info`: version, build options and the GPU probe.
+Runner AddInfoCommand(CLI::App& app);
+
+}  // namespace m3vdb::tools

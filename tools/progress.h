@@ -1,0 +1,28 @@
+// A progress reporter for long work: on a terminal, one live line ("\r") with done/total, rate
+// and ETA; otherwise (logs, CI) a line every few seconds. Thread-compatible (one owner).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace m3vdb::tools {
+
+class Progress {
+ public:
+  Progress(std::string phase, uint64_t total, std::string unit);
+  void Advance(uint64_t n);
+  // Prints the final line with the average rate.
+  void Finish();
+  double seconds() const;
+
+ private:
+  void Print(bool final);
+  using Clock = std::chrono::steady_clock;
+  std::string phase_, unit_;
+  uint64_t total_, done_ = 0;
+  bool tty_;
+  Clock::time_point start_, last_print_;
+};
+
+}  // namespace m3vdb::tools
