@@ -62,7 +62,7 @@ Status CheckColbert(const MultiVector& colbert, uint32_t width, const Limits& li
 Status CheckId(const std::string& id, const Limits& limits, const std::string& what) {
   if (id.empty()) return Status::InvalidArgument(what + " has an empty id");
   if (id.size() > limits.max_id_bytes)
-    return Status::InvalidArgument(what + " id is " + std::to_string(id.size()) + " bytes, limit is " +
+    return Status::ResourceExhausted(what + " id is " + std::to_string(id.size()) + " bytes, limit is " +
                                    std::to_string(limits.max_id_bytes));
   return Status::OK();
 }
