@@ -97,6 +97,8 @@ struct SearchOptions {
   int rerank_k = 100;         // R: dense top-R and sparse top-R candidates (raised to top_k)
   Fusion fusion = Fusion::kWeighted;
   ModeWeights weights;
+  int nprobe = 0;             // IVF lists probed by a quantized dense index; 0 = its default.
+                              // Ignored by exact search.
   bool include_metadata = true;
   bool include_text = false;
 };
