@@ -7,7 +7,7 @@ install(TARGETS m3vdb_shared EXPORT m3vdbTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(FILES engine/include/m3vdb/m3vdb.h common/include/m3vdb/status.h
+install(FILES engine/include/m3vdb/m3vdb.h common/include/m3vdb/status.h common/include/m3vdb/metric.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/m3vdb)
 install(TARGETS m3vdb_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(EXPORT m3vdbTargets NAMESPACE m3vdb:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/m3vdb)

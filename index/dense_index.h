@@ -16,17 +16,16 @@
 #include <vector>
 
 #include "index/scored.h"
+#include "m3vdb/metric.h"
 
 namespace m3vdb::index {
 
-enum class DenseMetric { kInnerProduct, kL2 };
-
 class FlatDenseIndex {
  public:
-  FlatDenseIndex(uint32_t dim, DenseMetric metric);
+  FlatDenseIndex(uint32_t dim, Metric metric);
 
   uint32_t dim() const { return dim_; }
-  DenseMetric metric() const { return metric_; }
+  Metric metric() const { return metric_; }
   size_t size() const { return ids_.size(); }
   size_t memory_bytes() const;
 
@@ -47,7 +46,7 @@ class FlatDenseIndex {
 
  private:
   uint32_t dim_;
-  DenseMetric metric_;
+  Metric metric_;
   std::vector<float> data_;    // size size()*dim, slot-major
   std::vector<float> norms_;   // squared norms per slot (used by L2)
   std::vector<uint64_t> ids_;  // id per slot

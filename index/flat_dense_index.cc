@@ -17,7 +17,7 @@ float SquaredNorm(const float* v, size_t dim) {
 
 }  // namespace
 
-FlatDenseIndex::FlatDenseIndex(uint32_t dim, DenseMetric metric) : dim_(dim), metric_(metric) {}
+FlatDenseIndex::FlatDenseIndex(uint32_t dim, Metric metric) : dim_(dim), metric_(metric) {}
 
 size_t FlatDenseIndex::memory_bytes() const {
   return data_.capacity() * sizeof(float) + norms_.capacity() * sizeof(float) +
@@ -69,7 +69,7 @@ bool FlatDenseIndex::Score(std::span<const float> query, uint64_t id, float* sco
   if (it == slot_of_.end()) return false;
   const float* d = data_.data() + size_t{it->second} * dim_;
   const float ip = cblas_sdot(static_cast<int>(dim_), query.data(), 1, d, 1);
-  if (metric_ == DenseMetric::kInnerProduct) {
+  if (metric_ == Metric::kInnerProduct) {
     *score = ip;
   } else {
     *score = 2 * ip - norms_[it->second] - SquaredNorm(query.data(), dim_);
@@ -84,7 +84,7 @@ std::vector<std::vector<ScoredId>> FlatDenseIndex::Search(std::span<const float>
   if (n == 0 || k == 0) return out;
   std::vector<float> block(std::min(kQueryBlock, num_queries) * std::min(kDocBlock, n));
   std::vector<float> query_norms(num_queries, 0.0f);
-  if (metric_ == DenseMetric::kL2)
+  if (metric_ == Metric::kL2)
     for (size_t q = 0; q < num_queries; ++q) query_norms[q] = SquaredNorm(queries.data() + q * dim_, dim_);
 
   for (size_t q0 = 0; q0 < num_queries; q0 += kQueryBlock) {
@@ -99,7 +99,7 @@ std::vector<std::vector<ScoredId>> FlatDenseIndex::Search(std::span<const float>
       for (size_t qi = 0; qi < nq; ++qi) {
         const float* row = block.data() + qi * nd;
         TopK& top = tops[qi];
-        if (metric_ == DenseMetric::kInnerProduct) {
+        if (metric_ == Metric::kInnerProduct) {
           for (size_t j = 0; j < nd; ++j)
             if (row[j] >= top.threshold()) top.Push(ids_[d0 + j], row[j]);
         } else {

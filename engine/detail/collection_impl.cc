@@ -10,14 +10,6 @@ namespace m3vdb::engine {
 
 using storage::Family;
 
-namespace {
-
-index::DenseMetric ToIndexMetric(Metric m) {
-  return m == Metric::kL2 ? index::DenseMetric::kL2 : index::DenseMetric::kInnerProduct;
-}
-
-}  // namespace
-
 CollectionImpl::CollectionImpl(std::shared_ptr<storage::Store> store, const Limits& limits, std::string name,
                                uint64_t collection_id, const CollectionSchema& schema)
     : store_(std::move(store)),
@@ -25,7 +17,7 @@ CollectionImpl::CollectionImpl(std::shared_ptr<storage::Store> store, const Limi
       name_(std::move(name)),
       collection_id_(collection_id),
       schema_(schema),
-      dense_(schema.dense_dim, ToIndexMetric(schema.metric)),
+      dense_(schema.dense_dim, schema.metric),
       snapshot_(store_->GetSnapshot()) {}
 
 CollectionImpl::~CollectionImpl() = default;
@@ -220,7 +212,7 @@ Status CollectionImpl::Drop(const std::string& catalog_key) {
   M3VDB_RETURN_IF_ERROR(store_->Write(batch));
   dropped_.store(true, std::memory_order_release);
   Publish([&] {
-    dense_ = index::FlatDenseIndex(schema_.dense_dim, ToIndexMetric(schema_.metric));
+    dense_ = index::FlatDenseIndex(schema_.dense_dim, schema_.metric);
     sparse_ = index::SparseIndex();
     user_ids_.clear();
     has_colbert_.clear();

@@ -11,16 +11,16 @@ namespace m3vdb::index {
 namespace {
 
 struct Case {
-  DenseMetric metric;
+  Metric metric;
   uint32_t dim;
   int seed;
 };
 
 class FlatDenseIndexTest : public ::testing::TestWithParam<Case> {};
 
-double RefScore(const std::vector<float>& q, const std::vector<float>& d, DenseMetric m) {
+double RefScore(const std::vector<float>& q, const std::vector<float>& d, Metric m) {
   double s = 0;
-  for (size_t i = 0; i < q.size(); ++i) s += m == DenseMetric::kL2 ? -(double{q[i]} - d[i]) * (double{q[i]} - d[i]) : double{q[i]} * d[i];
+  for (size_t i = 0; i < q.size(); ++i) s += m == Metric::kL2 ? -(double{q[i]} - d[i]) * (double{q[i]} - d[i]) : double{q[i]} * d[i];
   return s;
 }
 
@@ -82,11 +82,11 @@ TEST_P(FlatDenseIndexTest, MatchesBruteForceThroughAddsRemovesAndReplaces) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Metrics, FlatDenseIndexTest,
-                         ::testing::Values(Case{DenseMetric::kInnerProduct, 32, 1}, Case{DenseMetric::kL2, 32, 2},
-                                           Case{DenseMetric::kInnerProduct, 7, 3}, Case{DenseMetric::kL2, 100, 4}));
+                         ::testing::Values(Case{Metric::kInnerProduct, 32, 1}, Case{Metric::kL2, 32, 2},
+                                           Case{Metric::kInnerProduct, 7, 3}, Case{Metric::kL2, 100, 4}));
 
 TEST(FlatDenseIndexEdgeTest, EmptyAndSmall) {
-  FlatDenseIndex index(4, DenseMetric::kInnerProduct);
+  FlatDenseIndex index(4, Metric::kInnerProduct);
   std::vector<float> q = {1, 0, 0, 0};
   EXPECT_TRUE(index.Search(q, 1, 5)[0].empty());
   index.Add(10, std::vector<float>{1, 0, 0, 0});

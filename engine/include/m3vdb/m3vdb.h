@@ -31,14 +31,11 @@
 #include <string>
 #include <vector>
 
+#include "m3vdb/metric.h"
 #include "m3vdb/status.h"
 
 namespace m3vdb {
 
-enum class Metric {
-  kInnerProduct,  // "ip": score = <q, d>
-  kL2,            // "l2": score = -||q - d||^2 (larger is better, like every m3vdb score)
-};
 std::string_view MetricName(Metric metric);                  // "ip" / "l2"
 Result<Metric> ParseMetric(std::string_view name);           // inverse of MetricName
 
