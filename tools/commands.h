@@ -12,6 +12,9 @@ using Runner = std::function<int()>;
 // `m3vdb bench fashion-mnist`: ingest the Fashion-MNIST training set into a database, answer
 // the 10,000 test queries, print recall@10 against brute force and queries/s.
 Runner AddBenchCommand(CLI::App& app);
+// `m3vdb embed --model DIR`: JSON lines with "text" on stdin, one JSON line of BGE-M3 outputs
+// (tokens, dense, sparse, colbert) per input on stdout.
+Runner AddEmbedCommand(CLI::App& app);
 // `m3vdb info`: version, build options and the GPU probe.
 Runner AddInfoCommand(CLI::App& app);
 
