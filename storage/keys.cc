@@ -26,6 +26,12 @@ std::string NextDocIdKey(uint64_t collection_id) {
   return key;
 }
 
+std::string CodebooksKey(uint64_t collection_id) {
+  std::string key = "codebooks/";
+  AppendBigEndian64(&key, collection_id);
+  return key;
+}
+
 std::string CollectionPrefix(uint64_t collection_id) {
   std::string key;
   AppendBigEndian64(&key, collection_id);

@@ -19,6 +19,7 @@ inline constexpr std::string_view kNextCollectionIdKey = "next_collection_id";
 std::string CollectionKey(std::string_view name);       // "collection/<name>" -> catalog record
 inline constexpr std::string_view kCollectionKeyPrefix = "collection/";
 std::string NextDocIdKey(uint64_t collection_id);        // "next_doc_id/<cid BE>" -> u64 LE
+std::string CodebooksKey(uint64_t collection_id);        // "codebooks/<cid BE>" -> quant::Codebooks bytes
 
 // Prefix of every key of one collection in the data families.
 std::string CollectionPrefix(uint64_t collection_id);

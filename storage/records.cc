@@ -64,25 +64,46 @@ Status Trailing(const char* kind) { return Status::Corruption(std::string(kind) 
 
 }  // namespace
 
+constexpr uint8_t kCatalogVersion = 2;
+
 std::string EncodeCatalog(const CatalogRecord& r) {
   std::string out;
-  out.push_back(static_cast<char>(kRecordVersion));
+  out.push_back(static_cast<char>(kCatalogVersion));
   AppendRaw(&out, r.collection_id);
   AppendRaw(&out, r.dense_dim);
   AppendRaw(&out, r.metric);
   uint8_t flags = (r.sparse ? 1 : 0) | (r.colbert ? 2 : 0);
   AppendRaw(&out, flags);
   AppendRaw(&out, r.colbert_dim);
+  const uint8_t index_flags = (r.index_opq ? 1 : 0) | (r.index_distill ? 2 : 0);
+  AppendRaw(&out, r.index_nlist);
+  AppendRaw(&out, r.index_m);
+  AppendRaw(&out, index_flags);
+  AppendRaw(&out, r.index_epochs);
+  AppendRaw(&out, r.index_nprobe);
+  AppendRaw(&out, r.index_train_threshold);
   return out;
 }
 
 Status DecodeCatalog(std::string_view value, CatalogRecord* r) {
   Reader in(value);
-  M3VDB_RETURN_IF_ERROR(CheckVersion(in, "catalog"));
+  uint8_t version;
+  if (!in.Read(&version)) return Status::Corruption("catalog record is empty");
+  if (version != 1 && version != kCatalogVersion)
+    return Status::Corruption("catalog record has unknown version " + std::to_string(version));
   uint8_t flags;
   if (!in.Read(&r->collection_id) || !in.Read(&r->dense_dim) || !in.Read(&r->metric) ||
       !in.Read(&flags) || !in.Read(&r->colbert_dim))
     return Truncated("catalog");
+  if (version >= 2) {
+    uint8_t index_flags;
+    if (!in.Read(&r->index_nlist) || !in.Read(&r->index_m) || !in.Read(&index_flags) ||
+        !in.Read(&r->index_epochs) || !in.Read(&r->index_nprobe) || !in.Read(&r->index_train_threshold))
+      return Truncated("catalog");
+    if (index_flags > 3) return Status::Corruption("catalog record has an unknown index flag");
+    r->index_opq = index_flags & 1;
+    r->index_distill = index_flags & 2;
+  }
   if (in.remaining() != 0) return Trailing("catalog");
   if (r->metric > 1 || flags > 3) return Status::Corruption("catalog record has an unknown metric or flag");
   r->sparse = flags & 1;
@@ -177,6 +198,25 @@ Status DecodeColbert(std::string_view value, std::vector<float>* data, uint32_t*
   M3VDB_RETURN_IF_ERROR(DecodeColbertHalves(value, &halves, rows, width));
   data->resize(halves.size());
   HalvesToFloats(halves.data(), halves.size(), data->data());
+  return Status::OK();
+}
+
+std::string EncodeCode(uint64_t generation, uint32_t list, const uint8_t* code, size_t m) {
+  std::string out;
+  out.reserve(13 + m);
+  out.push_back(static_cast<char>(kRecordVersion));
+  AppendRaw(&out, generation);
+  AppendRaw(&out, list);
+  AppendBytes(&out, code, m);
+  return out;
+}
+
+Status DecodeCode(std::string_view value, CodeRecord* r) {
+  Reader in(value);
+  M3VDB_RETURN_IF_ERROR(CheckVersion(in, "code"));
+  if (!in.Read(&r->generation) || !in.Read(&r->list)) return Truncated("code");
+  r->code.resize(in.remaining());
+  if (!in.ReadBytes(r->code.data(), r->code.size())) return Truncated("code");
   return Status::OK();
 }
 

@@ -22,6 +22,14 @@ struct CatalogRecord {
   bool sparse = false;
   bool colbert = false;
   uint32_t colbert_dim = 0;  // resolved width (never 0 when colbert)
+  // Learned-index settings (record version 2; version-1 records decode to these defaults).
+  uint32_t index_nlist = 256;
+  uint32_t index_m = 0;
+  bool index_opq = false;
+  bool index_distill = true;
+  int32_t index_epochs = 4;
+  int32_t index_nprobe = 16;
+  uint64_t index_train_threshold = 0;
 };
 std::string EncodeCatalog(const CatalogRecord& record);
 Status DecodeCatalog(std::string_view value, CatalogRecord* record);
@@ -44,6 +52,15 @@ std::string EncodeColbert(std::span<const float> data, uint32_t rows, uint32_t w
 Status DecodeColbertHalves(std::string_view value, std::vector<uint16_t>* halves, uint32_t* rows,
                            uint32_t* width);
 Status DecodeColbert(std::string_view value, std::vector<float>* data, uint32_t* rows, uint32_t* width);
+
+// codes: the IVF list and PQ code of one document under codebook generation `generation`.
+struct CodeRecord {
+  uint64_t generation = 0;
+  uint32_t list = 0;
+  std::string code;  // m bytes
+};
+std::string EncodeCode(uint64_t generation, uint32_t list, const uint8_t* code, size_t m);
+Status DecodeCode(std::string_view value, CodeRecord* record);
 
 std::string EncodeU64(uint64_t value);
 Status DecodeU64(std::string_view value, uint64_t* out);

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "m3vdb/m3vdb.h"
+#include "m3vdb/metric.h"
 #include "tools/fashion_mnist.h"
 
 namespace m3vdb::tools {

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 namespace m3vdb::embedder {
 namespace {
@@ -16,10 +17,15 @@ namespace {
 #define M3VDB_VECTOR_CLONES
 #endif
 
-// Cephes expf: exp(x) = 2^n * exp(r), |r| <= ln2/2, relative error ~1e-7.
-inline float PolyExp(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  float n = std::floor(x * 1.44269504088896341f + 0.5f);
+// Cephes expf: exp(x) = 2^n * exp(r), |r| <= ln2/2, relative error ~1e-7. n is rounded with
+// the 1.5 * 2^23 trick (no floor, so the loops vectorize on any SSE level).
+__attribute__((always_inline)) inline float PolyExp(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
+  float shifted = x * 1.44269504088896341f + kRound;
+  int32_t ni = std::bit_cast<int32_t>(shifted) - std::bit_cast<int32_t>(kRound);
+  float n = shifted - kRound;
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -29,31 +35,65 @@ inline float PolyExp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   float e = p * r * r + r + 1.0f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  int32_t bits = (ni + 127) << 23;
   return e * std::bit_cast<float>(bits);
 }
 
+M3VDB_VECTOR_CLONES void ExpInPlace(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = PolyExp(x[i]);
+}
+
+// erf(z) = sign(z) (1 - poly(t) exp(-z^2)), t = 1 / (1 + p |z|). Two passes over a small block
+// (exp first): GCC does not if-convert the fused loop, and the split one vectorizes.
 M3VDB_VECTOR_CLONES void GeluSpan(float* x, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    float v = x[i];
-    float z = v * 0.70710678118654752f;
-    float a = std::fabs(z);
-    float t = 1.0f / (1.0f + 0.3275911f * a);
-    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
-                  0.254829592f) * t;
-    float erf_abs = 1.0f - poly * PolyExp(-a * a);
-    float erf = z < 0 ? -erf_abs : erf_abs;
-    x[i] = 0.5f * v * (1.0f + erf);
+  constexpr size_t kBlock = 256;
+  float e[kBlock];
+  for (size_t i0 = 0; i0 < n; i0 += kBlock) {
+    const size_t m = std::min(kBlock, n - i0);
+    float* v = x + i0;
+    for (size_t i = 0; i < m; ++i) e[i] = -0.5f * v[i] * v[i];
+    ExpInPlace(e, m);
+    for (size_t i = 0; i < m; ++i) {
+      float z = v[i] * 0.70710678118654752f;
+      float a = __builtin_fabsf(z);  // builtins: std:: wrappers are not inlined into target clones
+      float t = 1.0f / (1.0f + 0.3275911f * a);
+      float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
+                    0.254829592f) * t;
+      float erf = __builtin_copysignf(1.0f - poly * e[i], z);
+      v[i] = 0.5f * v[i] * (1.0f + erf);
+    }
   }
 }
 
+// Reductions in 16 independent lanes, so that they vectorize without -ffast-math.
+constexpr size_t kLanes = 16;
+
+M3VDB_VECTOR_CLONES float RowMax(const float* s, size_t n) {
+  float lanes[kLanes];
+  for (size_t j = 0; j < kLanes; ++j) lanes[j] = -std::numeric_limits<float>::infinity();
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (size_t j = 0; j < kLanes; ++j) lanes[j] = lanes[j] > s[i + j] ? lanes[j] : s[i + j];
+  float m = -std::numeric_limits<float>::infinity();
+  for (; i < n; ++i) m = std::max(m, s[i]);
+  for (size_t j = 0; j < kLanes; ++j) m = std::max(m, lanes[j]);
+  return m;
+}
+
 M3VDB_VECTOR_CLONES float ExpShiftSum(float* s, size_t n, float max) {
+  for (size_t i = 0; i < n; ++i) s[i] = PolyExp(s[i] - max);
+  float lanes[kLanes] = {};
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (size_t j = 0; j < kLanes; ++j) lanes[j] += s[i + j];
   float sum = 0;
-  for (size_t i = 0; i < n; ++i) {
-    s[i] = PolyExp(s[i] - max);
-    sum += s[i];
-  }
+  for (; i < n; ++i) sum += s[i];
+  for (size_t j = 0; j < kLanes; ++j) sum += lanes[j];
   return sum;
+}
+
+M3VDB_VECTOR_CLONES void Scale(float* s, size_t n, float f) {
+  for (size_t i = 0; i < n; ++i) s[i] *= f;
 }
 
 M3VDB_VECTOR_CLONES void LayerNormRow(float* x, const float* add, size_t n, const float* g, const float* b,
@@ -116,9 +156,8 @@ void GeluInPlace(float* x, size_t n, WorkerTeam& team) {
 void SoftmaxRows(float* s, size_t rows, size_t n) {
   for (size_t r = 0; r < rows; ++r) {
     float* row = s + r * n;
-    float max = *std::max_element(row, row + n);
-    float inv = 1.0f / ExpShiftSum(row, n, max);
-    for (size_t i = 0; i < n; ++i) row[i] *= inv;
+    float inv = 1.0f / ExpShiftSum(row, n, RowMax(row, n));
+    Scale(row, n, inv);
   }
 }
 

@@ -20,20 +20,18 @@ CollectionImpl::CollectionImpl(std::shared_ptr<storage::Store> store, const Limi
       dense_(schema.dense_dim, schema.metric),
       snapshot_(store_->GetSnapshot()) {}
 
-CollectionImpl::~CollectionImpl() = default;
+CollectionImpl::~CollectionImpl() { StopBackgroundWork(); }
+
+void CollectionImpl::StopBackgroundWork() {
+  stop_.store(true);
+  std::lock_guard lock(thread_mu_);
+  if (auto_train_.joinable()) auto_train_.join();
+}
 
 Status CollectionImpl::CheckNotDropped() const {
   if (dropped_.load(std::memory_order_acquire))
     return Status::FailedPrecondition("collection '" + name_ + "' was dropped");
   return Status::OK();
-}
-
-template <class Apply>
-void CollectionImpl::Publish(Apply&& apply) {
-  std::shared_ptr<const storage::Snapshot> snap = store_->GetSnapshot();
-  std::unique_lock lock(state_mu_);
-  apply();
-  snapshot_ = std::move(snap);
 }
 
 Status CollectionImpl::Load() {
@@ -93,7 +91,76 @@ Status CollectionImpl::Load() {
     }));
   }
   snapshot_ = store_->GetSnapshot();
+  lock.unlock();
+  return LoadIndex();
+}
+
+Status CollectionImpl::LoadIndex() {
+  M3VDB_ASSIGN_OR_RETURN(auto bytes, store_->Get(Family::kMeta, storage::CodebooksKey(collection_id_)));
+  if (!bytes) return Status::OK();  // never trained: exact search
+  M3VDB_ASSIGN_OR_RETURN(auto books, quant::Codebooks::Parse(*bytes));
+  if (books.params.dim != schema_.dense_dim || books.params.metric != schema_.metric)
+    return Status::Corruption("codebooks of collection '" + name_ + "' do not match its schema");
+  auto shared = std::make_shared<const quant::Codebooks>(std::move(books));
+  auto ivf = std::make_shared<index::IvfPqIndex>(shared);
+  const std::string prefix = storage::CollectionPrefix(collection_id_);
+  storage::CodeRecord rec;
+  M3VDB_RETURN_IF_ERROR(store_->Scan(Family::kCodes, prefix, [&](std::string_view key, std::string_view value, bool*) {
+    uint64_t cid, iid;
+    if (!storage::ParseDocKey(key, &cid, &iid)) return Status::Corruption("codes key of collection '" + name_ + "' is malformed");
+    M3VDB_RETURN_IF_ERROR(storage::DecodeCode(value, &rec));
+    if (rec.generation != shared->generation || rec.list >= shared->params.nlist ||
+        rec.code.size() != shared->params.code_size())
+      return Status::Corruption("code of a document in collection '" + name_ + "' does not match generation " +
+                                std::to_string(shared->generation));
+    ivf->Add(iid, rec.list, reinterpret_cast<const uint8_t*>(rec.code.data()));
+    return Status::OK();
+  }));
+  std::unique_lock lock(state_mu_);
+  if (ivf->size() != dense_.size())
+    return Status::Corruption("collection '" + name_ + "' has " + std::to_string(dense_.size()) +
+                              " vectors but " + std::to_string(ivf->size()) + " codes");
+  ivfpq_ = std::move(ivf);
   return Status::OK();
+}
+
+std::vector<CollectionImpl::Encoded> CollectionImpl::EncodeForIndex(std::span<const Document> docs,
+                                                                    const std::vector<uint64_t>& iids,
+                                                                    storage::WriteBatch* batch) const {
+  std::vector<Encoded> out;
+  if (!ivfpq_) return out;
+  const quant::Codebooks& books = ivfpq_->codebooks();
+  const size_t d = schema_.dense_dim, m = books.params.code_size();
+  std::vector<float> x(docs.size() * d);
+  for (size_t i = 0; i < docs.size(); ++i) std::copy(docs[i].dense.begin(), docs[i].dense.end(), x.begin() + i * d);
+  std::vector<uint32_t> lists(docs.size());
+  std::vector<uint8_t> codes(docs.size() * m);
+  books.Encode(x.data(), docs.size(), lists.data(), codes.data());
+  out.resize(docs.size());
+  for (size_t i = 0; i < docs.size(); ++i) {
+    out[i].list = lists[i];
+    out[i].code.assign(codes.begin() + i * m, codes.begin() + (i + 1) * m);
+    batch->Put(Family::kCodes, storage::DocKey(collection_id_, iids[i]),
+               storage::EncodeCode(books.generation, lists[i], out[i].code.data(), m));
+  }
+  return out;
+}
+
+IndexInfo CollectionImpl::GetIndexInfo() const {
+  IndexInfo info;
+  info.training = training_.load();
+  std::shared_lock lock(state_mu_);
+  if (!ivfpq_) {
+    info.bytes_per_vector = sizeof(float) * schema_.dense_dim;
+    return info;
+  }
+  const auto& p = ivfpq_->codebooks().params;
+  info.kind = "ivfpq";
+  info.generation = ivfpq_->codebooks().generation;
+  info.nlist = p.nlist;
+  info.m = p.m;
+  info.bytes_per_vector = p.code_size();
+  return info;
 }
 
 Result<std::vector<std::optional<uint64_t>>> CollectionImpl::LookupIds(std::span<const std::string> ids) const {
@@ -149,6 +216,7 @@ Status CollectionImpl::Upsert(std::span<const Document> docs) {
       batch.Put(Family::kColbert, key, storage::EncodeColbert(d.colbert.data, d.colbert.rows, schema_.colbert_dim));
   }
   batch.Put(Family::kMeta, storage::NextDocIdKey(collection_id_), storage::EncodeU64(next));
+  const std::vector<Encoded> encoded = EncodeForIndex(docs, new_iids, &batch);
   M3VDB_RETURN_IF_ERROR(store_->Write(batch));
   next_doc_id_ = next;
 
@@ -161,14 +229,17 @@ Status CollectionImpl::Upsert(std::span<const Document> docs) {
         sparse_.Remove(old);
         user_ids_.erase(old);
         has_colbert_.erase(old);
+        if (ivfpq_) ivfpq_->Remove(old);
       }
       const uint64_t iid = new_iids[i];
+      if (ivfpq_) ivfpq_->Add(iid, encoded[i].list, encoded[i].code.data());
       user_ids_.emplace(iid, d.id);
       dense_.Add(iid, d.dense);
       if (schema_.sparse && !d.sparse.empty()) sparse_.Add(iid, d.sparse.indices, d.sparse.values);
       if (!d.colbert.empty()) has_colbert_.insert(iid);
     }
   });
+  MaybeStartAutoTrain();
   return Status::OK();
 }
 
@@ -194,17 +265,20 @@ Result<size_t> CollectionImpl::Delete(std::span<const std::string> ids) {
       sparse_.Remove(iid);
       user_ids_.erase(iid);
       has_colbert_.erase(iid);
+      if (ivfpq_) ivfpq_->Remove(iid);
     }
   });
   return removed.size();
 }
 
 Status CollectionImpl::Drop(const std::string& catalog_key) {
+  stop_.store(true);  // a running training gives up
   std::lock_guard write_lock(write_mu_);
   M3VDB_RETURN_IF_ERROR(CheckNotDropped());
   storage::WriteBatch batch;
   batch.Delete(Family::kMeta, catalog_key);
   batch.Delete(Family::kMeta, storage::NextDocIdKey(collection_id_));
+  batch.Delete(Family::kMeta, storage::CodebooksKey(collection_id_));
   const std::string begin = storage::CollectionPrefix(collection_id_);
   const std::string end = storage::CollectionPrefixEnd(collection_id_);
   for (Family f : {Family::kDocs, Family::kDense, Family::kSparse, Family::kColbert, Family::kCodes, Family::kIds})
@@ -216,6 +290,7 @@ Status CollectionImpl::Drop(const std::string& catalog_key) {
     sparse_ = index::SparseIndex();
     user_ids_.clear();
     has_colbert_.clear();
+    ivfpq_.reset();
   });
   return Status::OK();
 }

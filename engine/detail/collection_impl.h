@@ -9,12 +9,17 @@
 //  - Readers hold `state_mu_` shared and read RocksDB through the published snapshot, so the
 //    in-memory indexes and the stored documents they see always agree: every batch
 //    acknowledged before the read, and never part of a batch.
+//  - Training (`Train`, or the auto-train thread) copies the vectors under the shared lock,
+//    learns codebooks with no lock held, then takes `write_mu_`, encodes every current document,
+//    commits codes + codebooks in one batch and swaps the new IvfPqIndex in. `train_mu_` allows
+//    one training at a time.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -22,6 +27,7 @@
 #include "engine/detail/fusion.h"
 #include "engine/detail/shared_mutex.h"
 #include "index/dense_index.h"
+#include "index/ivfpq_index.h"
 #include "index/sparse_index.h"
 #include "m3vdb/m3vdb.h"
 #include "storage/store.h"
@@ -51,8 +57,22 @@ class CollectionImpl final : public Collection {
   Result<std::vector<std::vector<SearchHit>>> SearchBatch(std::span<const Query> queries,
                                                           const SearchOptions& options) const override;
   uint64_t Count() const override;
+  Result<TrainReport> Train(const TrainOptions& options) override;
+  IndexInfo GetIndexInfo() const override;
+
+  // Stops and joins a running auto-train thread (called before the database closes).
+  void StopBackgroundWork();
 
  private:
+  // Encodes `docs` with the current codebooks into `batch` and `codes` (one per doc: list + code).
+  struct Encoded {
+    uint32_t list;
+    std::vector<uint8_t> code;
+  };
+  std::vector<Encoded> EncodeForIndex(std::span<const Document> docs, const std::vector<uint64_t>& iids,
+                                      storage::WriteBatch* batch) const;
+  Status LoadIndex();
+  void MaybeStartAutoTrain();
   Status CheckNotDropped() const;
   // Internal ids currently stored for `ids` (nullopt where absent), read at the latest state.
   Result<std::vector<std::optional<uint64_t>>> LookupIds(std::span<const std::string> ids) const;
@@ -86,6 +106,23 @@ class CollectionImpl final : public Collection {
   std::unordered_map<uint64_t, std::string> user_ids_;  // internal id -> user id (live docs)
   std::unordered_set<uint64_t> has_colbert_;            // internal ids with ColBERT vectors
   std::shared_ptr<const storage::Snapshot> snapshot_;   // storage view matching the state
+  // The learned index; null until trained. Replaced (never mutated) only with both write_mu_
+  // and state_mu_ held; Add/Remove on it happen under write_mu_ + exclusive state_mu_.
+  std::shared_ptr<index::IvfPqIndex> ivfpq_;
+
+  std::mutex train_mu_;                 // one training at a time
+  std::atomic<bool> training_{false};
+  std::atomic<bool> stop_{false};       // asks a running training to stop
+  std::mutex thread_mu_;                // guards auto_train_
+  std::thread auto_train_;
 };
+
+template <class Apply>
+void CollectionImpl::Publish(Apply&& apply) {
+  std::shared_ptr<const storage::Snapshot> snap = store_->GetSnapshot();
+  std::unique_lock lock(state_mu_);
+  apply();
+  snapshot_ = std::move(snap);
+}
 
 }  // namespace m3vdb::engine

@@ -6,14 +6,6 @@
 
 namespace m3vdb {
 
-std::string_view MetricName(Metric metric) { return metric == Metric::kL2 ? "l2" : "ip"; }
-
-Result<Metric> ParseMetric(std::string_view name) {
-  if (name == "ip") return Metric::kInnerProduct;
-  if (name == "l2") return Metric::kL2;
-  return Status::InvalidArgument("metric must be 'ip' or 'l2', got '" + std::string(name) + "'");
-}
-
 Result<std::unique_ptr<Database>> Database::Open(const Options& options, const std::string& path) {
   storage::StoreOptions store_options;
   store_options.create_if_missing = options.create_if_missing;
@@ -38,6 +30,13 @@ CollectionSchema SchemaFromRecord(const storage::CatalogRecord& r) {
   s.sparse = r.sparse;
   s.colbert = r.colbert;
   s.colbert_dim = r.colbert_dim;
+  s.index.nlist = r.index_nlist;
+  s.index.m = r.index_m;
+  s.index.opq = r.index_opq;
+  s.index.distill = r.index_distill;
+  s.index.epochs = r.index_epochs;
+  s.index.nprobe = r.index_nprobe;
+  s.index.train_threshold = r.index_train_threshold;
   return s;
 }
 
@@ -96,6 +95,13 @@ Result<std::shared_ptr<Collection>> DatabaseImpl::CreateCollection(const std::st
   rec.sparse = schema.sparse;
   rec.colbert = schema.colbert;
   rec.colbert_dim = schema.colbert_dim;
+  rec.index_nlist = schema.index.nlist;
+  rec.index_m = schema.index.m;
+  rec.index_opq = schema.index.opq;
+  rec.index_distill = schema.index.distill;
+  rec.index_epochs = schema.index.epochs;
+  rec.index_nprobe = schema.index.nprobe;
+  rec.index_train_threshold = schema.index.train_threshold;
   storage::WriteBatch batch;
   batch.Put(Family::kMeta, storage::CollectionKey(name), storage::EncodeCatalog(rec));
   batch.Put(Family::kMeta, storage::kNextCollectionIdKey, storage::EncodeU64(next_collection_id_ + 1));

@@ -65,8 +65,17 @@ Status CollectionImpl::SearchGroup(std::span<const Query> queries, const SearchO
     dense_queries.push_back(i);
     dense_matrix.insert(dense_matrix.end(), queries[i].dense.begin(), queries[i].dense.end());
   }
+  // With a trained index the candidates come from IVF-PQ (approximate); every candidate is
+  // rescored exactly below either way.
   std::vector<std::vector<index::ScoredId>> dense_top;
-  if (!dense_queries.empty()) dense_top = dense_.Search(dense_matrix, dense_queries.size(), rerank);
+  if (!dense_queries.empty()) {
+    if (ivfpq_) {
+      const size_t nprobe = static_cast<size_t>(options.nprobe > 0 ? options.nprobe : schema_.index.nprobe);
+      dense_top = ivfpq_->Search(dense_matrix, dense_queries.size(), rerank, nprobe);
+    } else {
+      dense_top = dense_.Search(dense_matrix, dense_queries.size(), rerank);
+    }
+  }
 
   out->assign(queries.size(), {});
   size_t next_dense = 0;
@@ -80,7 +89,11 @@ Status CollectionImpl::SearchGroup(std::span<const Query> queries, const SearchO
       return cands[it->second];
     };
     if (HasDense(q)) {
-      for (const auto& s : dense_top[next_dense]) candidate(s.id).dense = s.score;
+      // Approximate scores are not kept: the exact rescoring below sets every dense score.
+      for (const auto& s : dense_top[next_dense]) {
+        Candidate& c = candidate(s.id);
+        if (!ivfpq_) c.dense = s.score;
+      }
       ++next_dense;
     }
     if (HasSparse(q)) {

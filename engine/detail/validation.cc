@@ -1,5 +1,6 @@
 #include "engine/detail/validation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
@@ -96,6 +97,22 @@ Status ValidateSchema(const Limits& limits, CollectionSchema* schema) {
     if (schema->colbert_dim > limits.max_dense_dim)
       return Status::ResourceExhausted("schema colbert_dim exceeds limit " + std::to_string(limits.max_dense_dim));
   }
+  IndexSettings& idx = schema->index;
+  if (idx.m == 0) {  // auto: the largest divisor of the dimension that is at most dim/16 (at least 1)
+    idx.m = 1;
+    for (uint32_t m = std::max<uint32_t>(1, schema->dense_dim / 16); m >= 1; --m)
+      if (schema->dense_dim % m == 0) {
+        idx.m = m;
+        break;
+      }
+  }
+  if (schema->dense_dim % idx.m != 0)
+    return Status::InvalidArgument("index m (" + std::to_string(idx.m) + ") must divide dense_dim (" +
+                                   std::to_string(schema->dense_dim) + ")");
+  if (idx.nlist == 0 || idx.nlist > (1u << 20))
+    return Status::InvalidArgument("index nlist must be in 1..1048576, got " + std::to_string(idx.nlist));
+  if (idx.epochs < 0 || idx.epochs > 1000) return Status::InvalidArgument("index epochs must be in 0..1000");
+  if (idx.nprobe <= 0) return Status::InvalidArgument("index nprobe must be > 0");
   return Status::OK();
 }
 
@@ -168,6 +185,7 @@ Status ValidateSearchOptions(const Limits& limits, const SearchOptions& options)
   if (options.rerank_k > limits.max_rerank_k)
     return Status::ResourceExhausted("rerank_k " + std::to_string(options.rerank_k) + " exceeds limit " +
                                      std::to_string(limits.max_rerank_k));
+  if (options.nprobe < 0) return Status::InvalidArgument("nprobe must be >= 0, got " + std::to_string(options.nprobe));
   const ModeWeights& w = options.weights;
   if (!std::isfinite(w.dense) || !std::isfinite(w.sparse) || !std::isfinite(w.colbert))
     return Status::InvalidArgument("fusion weights must be finite");

@@ -25,10 +25,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "m3vdb/metric.h"
@@ -36,8 +38,20 @@
 
 namespace m3vdb {
 
-std::string_view MetricName(Metric metric);                  // "ip" / "l2"
-Result<Metric> ParseMetric(std::string_view name);           // inverse of MetricName
+
+// The learned IVF-PQ index of a collection's dense vectors. Until it is trained the collection
+// searches exactly; `Collection::Train` (or reaching `train_threshold`) learns the codebooks
+// (k-means initialisation, then Distill-VQ) and switches dense candidate generation to IVF-PQ.
+// Candidates are always reranked with the exact stored vectors.
+struct IndexSettings {
+  uint32_t nlist = 256;          // IVF lists
+  uint32_t m = 0;                // PQ bytes per vector, must divide dense_dim; 0 = largest divisor <= dim/16
+  bool opq = false;              // learn an OPQ rotation at initialisation (slow on large dims)
+  bool distill = true;           // Distill-VQ after k-means (false: plain k-means codebooks)
+  int epochs = 4;                // Distill-VQ epochs
+  int nprobe = 16;               // lists probed when a search does not say
+  uint64_t train_threshold = 0;  // train automatically once this many documents are stored; 0 = never
+};
 
 struct CollectionSchema {
   uint32_t dense_dim = 0;        // dimension of the dense vector every document carries (> 0)
@@ -45,6 +59,31 @@ struct CollectionSchema {
   bool sparse = false;           // store and index sparse lexical weights
   bool colbert = false;          // store ColBERT multi-vectors
   uint32_t colbert_dim = 0;      // width of each ColBERT vector; 0 means "same as dense_dim"
+  IndexSettings index;
+};
+
+struct TrainOptions {
+  // Training queries (row-major, n x dense_dim), e.g. a query log. Empty: documents sampled from
+  // the collection act as queries (see quant/distill_trainer.h for why that works).
+  std::vector<float> queries;
+  uint64_t seed = 1234;
+  // Progress: phase ("kmeans", "distill", "encode"), fraction done in [0, 1], current loss.
+  std::function<void(std::string_view phase, double fraction, double loss)> progress;
+};
+
+struct TrainReport {
+  uint64_t generation = 0;       // codebook generation now serving searches
+  size_t documents = 0;          // documents the codebooks were trained on
+  double kmeans_seconds = 0, distill_seconds = 0, total_seconds = 0;
+  double first_loss = 0, last_loss = 0;  // Distill-VQ PQ loss
+};
+
+struct IndexInfo {
+  std::string kind = "flat";     // "flat" (exact) or "ivfpq"
+  uint64_t generation = 0;       // 0 until trained
+  uint32_t nlist = 0, m = 0;
+  size_t bytes_per_vector = 0;   // PQ code bytes (flat: 4 * dense_dim)
+  bool training = false;         // a training run is in progress
 };
 
 // Sparse lexical weights: token ids (strictly increasing, >= 0) and their weights (finite).
@@ -167,6 +206,12 @@ class Collection {
       std::span<const Query> queries, const SearchOptions& options) const = 0;
 
   virtual uint64_t Count() const = 0;
+
+  // Learns the IVF-PQ codebooks from the stored vectors (schema().index) and swaps them in
+  // atomically: searches continue during training (on the previous index) and writes are
+  // blocked only while the final codes are written. Retraining makes a new generation.
+  virtual Result<TrainReport> Train(const TrainOptions& options) = 0;
+  virtual IndexInfo GetIndexInfo() const = 0;
 
  protected:
   Collection() = default;

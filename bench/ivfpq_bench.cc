@@ -1,0 +1,218 @@
+// Learned IVF-PQ on Fashion-MNIST: FAISS k-means IVFPQ, FAISS OPQ+IVFPQ and m3vdb's Distill-VQ
+// codebooks at the same bytes per vector, all searched with FAISS's IVFPQ scan (so query speed
+// compares like with like), in one run. Prints one row per (method, m, nlist, nprobe):
+// recall@10 and recall@100 (true top-k found in the returned top-k), recall@10 after an exact
+// rerank of the returned top-100, queries/s on one thread, and training time.
+//
+// Training never sees the test queries: Distill-VQ uses documents sampled from the base set as
+// queries (quant/distill_trainer.h).
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexPreTransform.h>
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+#include "quant/distill_trainer.h"
+#include "quant/faiss_bridge.h"
+#include "tools/fashion_mnist.h"
+#include "tools/ground_truth.h"
+
+namespace {
+
+using namespace m3vdb;
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+template <class T>
+std::vector<T> ParseList(const std::string& s) {
+  std::vector<T> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) out.push_back(static_cast<T>(std::stod(item)));
+  return out;
+}
+
+struct Row {
+  double r10 = 0, r100 = 0, r10_rerank = 0, qps = 0;
+};
+
+// Searches `index` with nprobe and measures recall against `truth` (k = 100 neighbours each).
+Row Evaluate(faiss::Index* index, const tools::Matrix& base, const tools::Matrix& queries, Metric metric,
+             const std::vector<std::vector<uint32_t>>& truth, size_t nprobe) {
+  faiss::IndexIVF* ivf = dynamic_cast<faiss::IndexIVF*>(index);
+  if (!ivf) ivf = dynamic_cast<faiss::IndexIVF*>(dynamic_cast<faiss::IndexPreTransform*>(index)->index);
+  ivf->nprobe = nprobe;
+  const size_t nq = queries.rows, k = 100;
+  std::vector<float> dist(nq * k);
+  std::vector<faiss::Index::idx_t> labels(nq * k);
+  omp_set_num_threads(1);
+  auto t = Clock::now();
+  for (size_t i = 0; i < nq; ++i)  // one query at a time, one thread: the latency-bound case
+    index->search(1, queries.row(i), k, dist.data() + i * k, labels.data() + i * k);
+  Row row;
+  row.qps = nq / Since(t);
+  omp_set_num_threads(2);
+  std::vector<std::vector<uint32_t>> found10(nq), found100(nq), reranked(nq);
+  for (size_t i = 0; i < nq; ++i) {
+    std::vector<std::pair<float, uint32_t>> exact;
+    for (size_t j = 0; j < k; ++j) {
+      const auto id = labels[i * k + j];
+      if (id < 0) continue;
+      found100[i].push_back(static_cast<uint32_t>(id));
+      if (j < 10) found10[i].push_back(static_cast<uint32_t>(id));
+      double s = 0;
+      for (size_t c = 0; c < base.cols; ++c) {
+        const double a = queries.row(i)[c], b = base.row(static_cast<size_t>(id))[c];
+        s += metric == Metric::kL2 ? -(a - b) * (a - b) : a * b;
+      }
+      exact.push_back({static_cast<float>(s), static_cast<uint32_t>(id)});
+    }
+    std::sort(exact.begin(), exact.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    for (size_t j = 0; j < std::min<size_t>(10, exact.size()); ++j) reranked[i].push_back(exact[j].second);
+  }
+  row.r10 = tools::RecallAtK(found10, truth, 10);
+  row.r100 = tools::RecallAtK(found100, truth, 100);
+  row.r10_rerank = tools::RecallAtK(reranked, truth, 10);
+  return row;
+}
+
+bool ReadFile(const std::string& path, quant::Codebooks* books) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  std::string bytes;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.append(buf, n);
+  std::fclose(f);
+  auto parsed = quant::Codebooks::Parse(bytes);
+  if (!parsed.ok()) return false;
+  *books = std::move(*parsed);
+  return true;
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  if (FILE* f = std::fopen(path.c_str(), "wb")) {
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::fclose(f);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Learned IVF-PQ (Distill-VQ) vs FAISS k-means IVFPQ and OPQ+IVFPQ on Fashion-MNIST"};
+  std::string data = tools::kFashionMnistDir, metric_name = "l2", ms = "16,28,56", nlists = "256,1024",
+              nprobes = "1,4,16,64", methods = "ivfpq,distill";
+  size_t max_queries = 20000, num_queries = 10000, validation = 0;
+  std::string init_cache;
+  float tau = 0, lr_pq = 0, lr_ivf = 0;
+  int epochs = 4;
+  uint64_t seed = 1234;
+  app.add_option("--data", data)->capture_default_str();
+  app.add_option("--metric", metric_name, "l2 (raw vectors) or ip (L2-normalized)")->capture_default_str();
+  app.add_option("--m", ms, "PQ sub-quantizers = bytes per vector (comma list)")->capture_default_str();
+  app.add_option("--nlist", nlists)->capture_default_str();
+  app.add_option("--nprobe", nprobes)->capture_default_str();
+  app.add_option("--methods", methods, "ivfpq, opq (FAISS OPQ+IVFPQ; slow to train), distill, distill-opq")
+      ->capture_default_str();
+  app.add_option("--epochs", epochs)->capture_default_str();
+  app.add_option("--train-queries", max_queries, "documents sampled as training queries")->capture_default_str();
+  app.add_option("--queries", num_queries, "test queries evaluated")->capture_default_str();
+  app.add_option("--seed", seed)->capture_default_str();
+  app.add_option("--validation", validation,
+                 "hold out the last N base vectors as queries instead of the test set (for tuning)");
+  app.add_option("--init-cache", init_cache, "directory caching k-means codebooks between runs");
+  app.add_option("--tau", tau, "Distill-VQ score temperature (0 = auto)");
+  app.add_option("--lr-pq", lr_pq, "Distill-VQ PQ learning rate (0 = auto)");
+  app.add_option("--lr-ivf", lr_ivf, "Distill-VQ centroid learning rate (0 = auto)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto metric = ParseMetric(metric_name);
+  if (!metric.ok()) return std::fprintf(stderr, "%s\n", metric.status().ToString().c_str()), 2;
+  auto base = tools::ReadIdxImages(data + "/train-images-idx3-ubyte.gz");
+  auto queries = tools::ReadIdxImages(data + "/t10k-images-idx3-ubyte.gz");
+  if (!base.ok() || !queries.ok()) return std::fprintf(stderr, "cannot read Fashion-MNIST from %s\n", data.c_str()), 2;
+  if (validation > 0) {  // tuning: queries come from the training set, never the test set
+    validation = std::min(validation, base->rows / 2);
+    const size_t keep = base->rows - validation;
+    queries->data.assign(base->data.begin() + static_cast<std::ptrdiff_t>(keep * base->cols), base->data.end());
+    queries->rows = validation;
+    base->data.resize(keep * base->cols);
+    base->rows = keep;
+  }
+  queries->rows = std::min(queries->rows, num_queries);
+  queries->data.resize(queries->rows * queries->cols);
+  if (*metric == Metric::kInnerProduct) {
+    tools::NormalizeRows(&*base);
+    tools::NormalizeRows(&*queries);
+  }
+  auto truth = tools::ExactNeighbors(*base, *queries, 100, *metric);
+  std::printf("| metric | method | bytes | nlist | nprobe | R@10 | R@100 | R@10 rerank100 | QPS (1 thread) | train s |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  for (uint32_t m : ParseList<uint32_t>(ms)) {
+    for (uint32_t nlist : ParseList<uint32_t>(nlists)) {
+      quant::IvfPqParams params;
+      params.dim = static_cast<uint32_t>(base->cols);
+      params.metric = *metric;
+      params.nlist = nlist;
+      params.m = m;
+      params.seed = seed;
+      std::stringstream list(methods);
+      std::string method;
+      quant::Codebooks kmeans_plain, kmeans_opq;
+      double kmeans_plain_s = -1, kmeans_opq_s = -1;
+      while (std::getline(list, method, ',')) {
+        const bool opq = method == "opq" || method == "distill-opq";
+        quant::Codebooks& init = opq ? kmeans_opq : kmeans_plain;
+        double& init_s = opq ? kmeans_opq_s : kmeans_plain_s;
+        if (init_s < 0) {
+          params.opq = opq;
+          const std::string cache = init_cache.empty() ? "" :
+              init_cache + "/kmeans-" + metric_name + "-n" + std::to_string(base->rows) + "-m" + std::to_string(m) +
+              "-l" + std::to_string(nlist) + (opq ? "-opq" : "") + "-s" + std::to_string(seed) + ".bin";
+          auto t = Clock::now();
+          if (!cache.empty() && ReadFile(cache, &init)) {
+            init_s = 0;
+          } else {
+            auto books = quant::TrainKMeans(base->data.data(), base->rows, params);
+            if (!books.ok()) return std::fprintf(stderr, "%s\n", books.status().ToString().c_str()), 1;
+            init = std::move(*books);
+            init_s = Since(t);
+            if (!cache.empty()) WriteFile(cache, init.Serialize());
+          }
+        }
+        quant::Codebooks books = init;
+        double train_s = init_s;
+        if (method.rfind("distill", 0) == 0) {
+          quant::DistillOptions opt;
+          opt.epochs = epochs;
+          opt.max_queries = max_queries;
+          opt.seed = seed;
+          opt.tau = tau;
+          opt.lr_pq = lr_pq;
+          opt.lr_ivf = lr_ivf;
+          auto t = Clock::now();
+          auto rep = quant::DistillTrain(base->data.data(), base->rows, nullptr, 0, &books, opt);
+          if (!rep.ok()) return std::fprintf(stderr, "%s\n", rep.status().ToString().c_str()), 1;
+          train_s += Since(t);
+          std::fprintf(stderr, "distill m=%u nlist=%u: %zu steps, PQ loss %.4f -> %.4f, IVF loss %.4f -> %.4f, tau %.4g, %.1fs\n",
+                       m, nlist, rep->steps, rep->first_loss_pq, rep->last_loss_pq, rep->first_loss_ivf,
+                       rep->last_loss_ivf, rep->tau, rep->seconds);
+        }
+        auto index = quant::BuildFaissIndex(books, base->data.data(), base->rows);
+        if (!index.ok()) return std::fprintf(stderr, "%s\n", index.status().ToString().c_str()), 1;
+        for (size_t nprobe : ParseList<size_t>(nprobes)) {
+          Row r = Evaluate(index->get(), *base, *queries, *metric, truth, nprobe);
+          std::printf("| %s | %s | %u | %u | %zu | %.4f | %.4f | %.4f | %.0f | %.1f |\n", metric_name.c_str(),
+                      method == "ivfpq" ? "faiss-ivfpq" : method == "opq" ? "faiss-opq-ivfpq" : method.c_str(), m,
+                      nlist, nprobe, r.r10, r.r100, r.r10_rerank, r.qps, train_s);
+          std::fflush(stdout);
+        }
+      }
+    }
+  }
+  return 0;
+}

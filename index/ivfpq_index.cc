@@ -1,0 +1,127 @@
+#include "index/ivfpq_index.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "index/detail/pq_scan.h"
+
+namespace m3vdb::index {
+namespace {
+
+// Every list keeps this many spare bytes after its last code: the AVX2 kernel gathers 4 bytes
+// at a time and may read up to 3 bytes past the last code.
+constexpr size_t kCodePadding = 4;
+
+}  // namespace
+
+IvfPqIndex::IvfPqIndex(std::shared_ptr<const quant::Codebooks> books)
+    : books_(std::move(books)), lists_(books_->params.nlist) {
+  for (auto& l : lists_) l.codes.assign(kCodePadding, 0);
+  const auto& p = books_->params;
+  if (p.metric != Metric::kL2) return;
+  // U_l[j][k] = ||C_j[k]||^2 + 2 <c_l,j , C_j[k]>
+  const size_t M = p.m, K = p.ksub(), ds = p.dsub(), d = p.dim;
+  list_terms_.resize(size_t{p.nlist} * M * K);
+  for (size_t l = 0; l < p.nlist; ++l)
+    for (size_t j = 0; j < M; ++j) {
+      const float* c = books_->centroids.data() + l * d + j * ds;
+      for (size_t k = 0; k < K; ++k) {
+        const float* C = books_->pq.data() + (j * K + k) * ds;
+        list_terms_[(l * M + j) * K + k] =
+            cblas_sdot(static_cast<int>(ds), C, 1, C, 1) + 2 * cblas_sdot(static_cast<int>(ds), c, 1, C, 1);
+      }
+    }
+}
+
+size_t IvfPqIndex::memory_bytes() const {
+  size_t bytes = list_terms_.capacity() * sizeof(float) + where_.size() * 32;
+  for (const auto& l : lists_) bytes += l.ids.capacity() * 8 + l.codes.capacity();
+  return bytes;
+}
+
+void IvfPqIndex::Add(uint64_t id, uint32_t list, const uint8_t* code) {
+  Remove(id);
+  const size_t m = books_->params.m;
+  List& l = lists_[list];
+  l.codes.resize(l.codes.size() - kCodePadding);
+  l.codes.insert(l.codes.end(), code, code + m);
+  l.codes.resize(l.codes.size() + kCodePadding, 0);
+  where_[id] = {list, static_cast<uint32_t>(l.ids.size())};
+  l.ids.push_back(id);
+}
+
+bool IvfPqIndex::Remove(uint64_t id) {
+  auto it = where_.find(id);
+  if (it == where_.end()) return false;
+  const auto [list, pos] = it->second;
+  where_.erase(it);
+  const size_t m = books_->params.m;
+  List& l = lists_[list];
+  const size_t last = l.ids.size() - 1;
+  if (pos != last) {
+    l.ids[pos] = l.ids[last];
+    std::memcpy(l.codes.data() + pos * m, l.codes.data() + last * m, m);
+    where_[l.ids[pos]] = {list, pos};
+  }
+  l.ids.pop_back();
+  l.codes.resize(last * m + kCodePadding);
+  std::fill(l.codes.end() - kCodePadding, l.codes.end(), 0);
+  return true;
+}
+
+const char* IvfPqIndex::KernelName() { return detail::HaveAvx2() ? "avx2" : "scalar"; }
+
+std::vector<std::vector<ScoredId>> IvfPqIndex::Search(std::span<const float> queries, size_t nq, size_t k,
+                                                      size_t nprobe) const {
+  const auto& p = books_->params;
+  const size_t d = p.dim, M = p.m, K = p.ksub(), ds = p.dsub(), L = p.nlist;
+  nprobe = std::clamp<size_t>(nprobe, 1, L);
+  std::vector<std::vector<ScoredId>> out(nq);
+  if (nq == 0 || k == 0 || where_.empty()) return out;
+
+  std::vector<float> qr(nq * d), coarse(nq * L), qlut(M * K), lut(M * K), scores;
+  books_->Rotate(queries.data(), nq, qr.data());
+  books_->CoarseScores(qr.data(), nq, coarse.data());
+  std::vector<uint32_t> probe(L);
+  for (size_t qi = 0; qi < nq; ++qi) {
+    const float* q = qr.data() + qi * d;
+    const float qn = p.metric == Metric::kL2 ? cblas_sdot(static_cast<int>(d), q, 1, q, 1) : 0.0f;
+    // <q_j, C_j[k]> for every sub-quantizer: one small GEMV each.
+    for (size_t j = 0; j < M; ++j)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(K), static_cast<int>(ds), 1.0f,
+                  books_->pq.data() + j * K * ds, static_cast<int>(ds), q + j * ds, 1, 0.0f, qlut.data() + j * K, 1);
+    const float* cs = coarse.data() + qi * L;
+    std::iota(probe.begin(), probe.end(), 0u);
+    std::partial_sort(probe.begin(), probe.begin() + static_cast<std::ptrdiff_t>(nprobe), probe.end(),
+                      [cs](uint32_t a, uint32_t b) { return cs[a] > cs[b] || (cs[a] == cs[b] && a < b); });
+    TopK top(k);
+    for (size_t pi = 0; pi < nprobe; ++pi) {
+      const uint32_t l = probe[pi];
+      const List& list = lists_[l];
+      if (list.ids.empty()) continue;
+      float base;
+      const float* table;
+      if (p.metric == Metric::kL2) {
+        // CoarseScores gave 2<q,c> - ||c||^2, so -||q - c||^2 = that - ||q||^2.
+        base = cs[l] - qn;
+        const float* terms = list_terms_.data() + size_t{l} * M * K;
+        for (size_t i = 0; i < M * K; ++i) lut[i] = 2 * qlut[i] - terms[i];
+        table = lut.data();
+      } else {
+        base = cs[l];
+        table = qlut.data();
+      }
+      scores.resize(list.ids.size());
+      detail::ScanCodes(list.codes.data(), list.ids.size(), M, table, base, scores.data());
+      for (size_t i = 0; i < list.ids.size(); ++i)
+        if (scores[i] >= top.threshold()) top.Push(list.ids[i], scores[i]);
+    }
+    out[qi] = top.Take();
+  }
+  return out;
+}
+
+}  // namespace m3vdb::index

@@ -1,0 +1,64 @@
+// quant: IVF-PQ codebooks and how they are learned. Sees FAISS and BLAS; only index/ uses it.
+//
+// `Codebooks` is an IVF-PQ quantizer as plain data: an optional rotation R (OPQ), `nlist` IVF
+// centroids and `m` PQ sub-codebooks of 2^nbits codewords over the residual x' - c. It is the
+// same model as faiss::IndexIVFPQ (by_residual), so it can be exported to a FAISS file and
+// gives the same codes:
+//   x' = R x (identity without OPQ)
+//   list(x) = argmax <x', c> (inner product) or argmin ||x' - c||^2 (L2)
+//   code_j(x) = argmin_k ||r_j - C_j[k]||^2 with r = x' - c_list (PQ always encodes by L2)
+//   reconstruction x^ = c_list + concat_j C_j[code_j]; score = <q', x^> or -||q' - x^||^2.
+// Values are immutable once built; const methods are thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "m3vdb/metric.h"
+#include "m3vdb/status.h"
+
+namespace m3vdb::quant {
+
+struct IvfPqParams {
+  uint32_t dim = 0;
+  Metric metric = Metric::kInnerProduct;
+  uint32_t nlist = 256;
+  uint32_t m = 16;      // PQ sub-quantizers; must divide dim
+  uint32_t nbits = 8;   // bits per sub-code (only 8 is supported: one byte per sub-code)
+  bool opq = false;     // learn an OPQ rotation at k-means initialisation (kept fixed afterwards)
+  uint64_t seed = 1234;
+
+  uint32_t ksub() const { return 1u << nbits; }
+  uint32_t dsub() const { return m ? dim / m : 0; }
+  uint32_t code_size() const { return m; }
+  Status Validate() const;
+};
+
+struct Codebooks {
+  IvfPqParams params;
+  std::vector<float> rotation;   // dim x dim row-major (x' = R x); empty = identity
+  std::vector<float> centroids;  // nlist x dim, in the rotated space
+  std::vector<float> pq;         // m x ksub x dsub, layout of faiss ProductQuantizer::centroids
+  uint64_t generation = 0;       // increases with every retraining of a collection
+
+  // Rotates n vectors (size n*dim) into `out` (size n*dim); a copy without rotation.
+  void Rotate(const float* x, size_t n, float* out) const;
+  // Coarse scores of n rotated vectors against every centroid (out: n x nlist), larger is better.
+  void CoarseScores(const float* xr, size_t n, float* out) const;
+  // Encodes n vectors: lists (size n) and codes (size n*code_size).
+  void Encode(const float* x, size_t n, uint32_t* lists, uint8_t* codes) const;
+  // Encodes n rotated vectors whose lists are given.
+  void EncodeWithLists(const float* xr, size_t n, const uint32_t* lists, uint8_t* codes) const;
+  // Reconstruction in the rotated space (out: size dim).
+  void Decode(uint32_t list, const uint8_t* code, float* out) const;
+
+  // Versioned binary form (docs/formats.md, "codebooks"); Parse checks every size.
+  std::string Serialize() const;
+  static Result<Codebooks> Parse(std::string_view bytes);
+  Status Validate() const;
+};
+
+}  // namespace m3vdb::quant

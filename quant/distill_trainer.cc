@@ -1,0 +1,209 @@
+#include "quant/distill_trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <unordered_map>
+
+#include "quant/detail/distill_step.h"
+#include "quant/detail/exact_top_k.h"
+
+namespace m3vdb::quant {
+namespace {
+
+class CpuDistillBackend final : public DistillBackend {
+ public:
+  const char* name() const override { return "cpu"; }
+  Status Step(const Codebooks& books, const Batch& batch, Gradients* out) override {
+    detail::StepInput in{batch.queries, batch.b, batch.docs, batch.lists, batch.c, batch.tau, batch.tau_code};
+    detail::StepOutput step;
+    detail::DistillStep(books, in, &step);
+    out->loss_pq = step.loss_pq;
+    out->loss_ivf = step.loss_ivf;
+    out->grad_pq = std::move(step.grad_pq);
+    out->grad_centroids_ivf = std::move(step.grad_centroids_ivf);
+    return Status::OK();
+  }
+};
+
+double Rms(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += double{x} * x;
+  return v.empty() ? 0 : std::sqrt(s / v.size());
+}
+
+// AdamW (Loshchilov & Hutter) over a flat parameter vector.
+class AdamW {
+ public:
+  explicit AdamW(size_t n) : m_(n, 0.0f), v_(n, 0.0f) {}
+  void Update(std::vector<float>* params, const std::vector<float>& grad, float lr, float weight_decay) {
+    constexpr float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+    ++t_;
+    const float c1 = 1.0f - std::pow(b1, static_cast<float>(t_)), c2 = 1.0f - std::pow(b2, static_cast<float>(t_));
+    for (size_t i = 0; i < params->size(); ++i) {
+      m_[i] = b1 * m_[i] + (1 - b1) * grad[i];
+      v_[i] = b2 * v_[i] + (1 - b2) * grad[i] * grad[i];
+      const float step = (m_[i] / c1) / (std::sqrt(v_[i] / c2) + eps);
+      (*params)[i] -= lr * (step + weight_decay * (*params)[i]);
+    }
+  }
+
+ private:
+  std::vector<float> m_, v_;
+  int64_t t_ = 0;
+};
+
+// Linear warm-up over the first 10% of steps, then linear decay to zero (SPECS.md §2.5).
+float Schedule(size_t step, size_t total) {
+  const size_t warm = std::max<size_t>(1, total / 10);
+  if (step < warm) return static_cast<float>(step + 1) / warm;
+  return std::max(0.0f, static_cast<float>(total - step) / static_cast<float>(total - warm + 1));
+}
+
+}  // namespace
+
+std::unique_ptr<DistillBackend> CreateCpuDistillBackend() { return std::make_unique<CpuDistillBackend>(); }
+
+Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* queries, size_t nq, Codebooks* books,
+                                   const DistillOptions& opt, DistillBackend* backend) {
+  M3VDB_RETURN_IF_ERROR(books->Validate());
+  const auto start = std::chrono::steady_clock::now();
+  const size_t d = books->params.dim;
+  const size_t K = std::min(opt.teacher_top_k, n - 1);
+  if (n < 2 || K < 1) return Status::InvalidArgument("Distill-VQ needs at least 2 documents");
+  if (opt.batch_queries == 0 || opt.epochs <= 0) return Status::InvalidArgument("batch_queries and epochs must be > 0");
+  std::unique_ptr<DistillBackend> own;
+  if (!backend) backend = (own = CreateCpuDistillBackend()).get();
+  std::mt19937_64 rng(opt.seed);
+
+  std::vector<float> xr(n * d);
+  books->Rotate(docs, n, xr.data());
+
+  // Training queries (rotated) and, for documents used as queries, the document to exclude.
+  std::vector<float> qr;
+  std::vector<int64_t> self;
+  if (nq > 0) {
+    std::vector<size_t> pick(nq);
+    std::iota(pick.begin(), pick.end(), 0);
+    if (nq > opt.max_queries) {
+      std::shuffle(pick.begin(), pick.end(), rng);
+      pick.resize(opt.max_queries);
+    }
+    std::vector<float> q(pick.size() * d);
+    for (size_t i = 0; i < pick.size(); ++i) std::copy_n(queries + pick[i] * d, d, q.begin() + i * d);
+    qr.resize(q.size());
+    books->Rotate(q.data(), pick.size(), qr.data());
+    self.assign(pick.size(), -1);
+  } else {
+    std::vector<size_t> pick(n);
+    std::iota(pick.begin(), pick.end(), 0);
+    std::shuffle(pick.begin(), pick.end(), rng);
+    pick.resize(std::min(n, opt.max_queries));
+    qr.resize(pick.size() * d);
+    for (size_t i = 0; i < pick.size(); ++i) {
+      std::copy_n(xr.begin() + pick[i] * d, d, qr.begin() + i * d);
+      self.push_back(static_cast<int64_t>(pick[i]));
+    }
+  }
+  const size_t num_q = self.size();
+
+  // Fixed IVF assignment and the teacher's ranking.
+  std::vector<uint32_t> lists(n);
+  {
+    std::vector<float> coarse(books->params.nlist);
+    for (size_t i = 0; i < n; ++i) {
+      books->CoarseScores(xr.data() + i * d, 1, coarse.data());
+      lists[i] = static_cast<uint32_t>(std::max_element(coarse.begin(), coarse.end()) - coarse.begin());
+    }
+  }
+  std::vector<uint32_t> top_ids(num_q * K);
+  std::vector<float> top_scores(num_q * K);
+  detail::ExactTopK(books->params.metric, qr.data(), num_q, xr.data(), n, d, K, self.data(), top_ids.data(),
+                    top_scores.data());
+
+  DistillReport report;
+  report.tau = opt.tau;
+  if (report.tau <= 0) {
+    std::vector<float> gaps(num_q);
+    const size_t r10 = std::min<size_t>(9, K - 1);
+    for (size_t i = 0; i < num_q; ++i) gaps[i] = top_scores[i * K] - top_scores[i * K + r10];
+    std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(num_q / 2), gaps.end());
+    report.tau = std::max(gaps[num_q / 2] / 3.0f, 1e-6f);
+  }
+  report.lr_pq = opt.lr_pq > 0 ? opt.lr_pq : static_cast<float>(3e-3 * Rms(books->pq));
+  report.lr_ivf = opt.lr_ivf > 0 ? opt.lr_ivf : static_cast<float>(1e-3 * Rms(books->centroids));
+
+  const size_t steps_per_epoch = (num_q + opt.batch_queries - 1) / opt.batch_queries;
+  const size_t total = steps_per_epoch * static_cast<size_t>(opt.epochs);
+  AdamW adam(books->pq.size());
+  std::vector<size_t> order(num_q);
+  std::iota(order.begin(), order.end(), 0);
+  std::vector<float> batch_q, batch_x;
+  std::vector<uint32_t> batch_lists;
+  std::vector<uint32_t> negatives(K > 1 ? K - 1 : 0);
+  size_t step = 0;
+  for (int epoch = 0; epoch < opt.epochs; ++epoch) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t s = 0; s < steps_per_epoch; ++s, ++step) {
+      const size_t begin = s * opt.batch_queries, end = std::min(num_q, begin + opt.batch_queries);
+      const size_t b = end - begin;
+      // Candidates: the union of the queries' teacher top-K (top-1 always, the rest sampled
+      // when candidates_per_query < K).
+      std::unordered_map<uint32_t, size_t> slot;
+      std::vector<uint32_t> cand;
+      auto add = [&](uint32_t doc) {
+        if (slot.emplace(doc, cand.size()).second) cand.push_back(doc);
+      };
+      batch_q.resize(b * d);
+      for (size_t i = 0; i < b; ++i) {
+        const size_t q = order[begin + i];
+        std::copy_n(qr.begin() + q * d, d, batch_q.begin() + i * d);
+        add(top_ids[q * K]);
+        std::iota(negatives.begin(), negatives.end(), 1u);
+        const size_t take = std::min(opt.candidates_per_query > 0 ? opt.candidates_per_query - 1 : 0, negatives.size());
+        for (size_t t = 0; t < take; ++t) {  // partial Fisher-Yates: `take` distinct ranks
+          std::uniform_int_distribution<size_t> u(t, negatives.size() - 1);
+          std::swap(negatives[t], negatives[u(rng)]);
+          add(top_ids[q * K + negatives[t]]);
+        }
+      }
+      batch_x.resize(cand.size() * d);
+      batch_lists.resize(cand.size());
+      for (size_t j = 0; j < cand.size(); ++j) {
+        std::copy_n(xr.begin() + size_t{cand[j]} * d, d, batch_x.begin() + j * d);
+        batch_lists[j] = lists[cand[j]];
+      }
+      DistillBackend::Batch batch{batch_q.data(), b, batch_x.data(), batch_lists.data(), cand.size(), report.tau,
+                                  opt.tau_code};
+      DistillBackend::Gradients g;
+      M3VDB_RETURN_IF_ERROR(backend->Step(*books, batch, &g));
+      if (step == 0) {
+        report.first_loss_pq = g.loss_pq;
+        report.first_loss_ivf = g.loss_ivf;
+        report.w_ivf = g.loss_ivf > 0 ? static_cast<float>(g.loss_pq / g.loss_ivf) : 1.0f;
+      }
+      report.last_loss_pq = g.loss_pq;
+      report.last_loss_ivf = g.loss_ivf;
+      const float sched = Schedule(step, total);
+      adam.Update(&books->pq, g.grad_pq, report.lr_pq * sched, opt.weight_decay);
+      // SGD on the centroids. With lr_ivf = 0 the step is normalised by the gradient's RMS and
+      // scaled to the centroids' RMS: a gradient's size varies by orders of magnitude between
+      // data sets (it vanishes when a batch's candidates share one list), its direction does not.
+      const double grms = Rms(g.grad_centroids_ivf);
+      if (grms > 1e-12) {
+        const float lr_c = opt.lr_ivf > 0 ? opt.lr_ivf * report.w_ivf * sched
+                                          : static_cast<float>(report.lr_ivf * sched / grms);
+        for (size_t i = 0; i < books->centroids.size(); ++i) books->centroids[i] -= lr_c * g.grad_centroids_ivf[i];
+      }
+      if (opt.on_step) opt.on_step(step + 1, total, g.loss_pq, g.loss_ivf);
+      if (opt.stop && opt.stop->load()) return Status::Unavailable("Distill-VQ training was stopped");
+    }
+  }
+  report.steps = step;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace m3vdb::quant

@@ -1,0 +1,90 @@
+// Distill-VQ (Xiao et al., SIGIR'22; SPECS.md §2): learns IVF centroids and PQ codebooks by
+// distilling the exact scores, so that the quantized index keeps the ranking rather than
+// minimising reconstruction error.
+//
+// Starting from k-means codebooks (quant/faiss_bridge.h), with every document's IVF list kept
+// fixed, each step takes a batch of queries and, as candidates, the documents of the batch: the
+// union of every query's teacher top-K (`candidates_per_query` of them, sampled when fewer than
+// K), so each query ranks its own top-K plus every other query's documents (in-batch
+// negatives), SPECS.md §2.3 "IB + Top-K". The
+// PQ loss is ListNet between softmax(teacher/tau) and softmax(student/tau) with the student the
+// score against the PQ reconstruction (straight-through codes); the IVF loss is the same with the
+// student <q, centroid>, weighted so that it starts equal to the PQ loss. PQ codebooks use AdamW
+// (linear warm-up over 10% of the steps, then linear decay), centroids SGD. After the last
+// epoch every document is re-assigned to its nearest new centroid and re-encoded.
+//
+// Training queries: the caller's queries (a query log) when given. Otherwise documents sampled
+// from the corpus act as queries, and each such query's own document is excluded from its
+// teacher top-K: real queries are not in the corpus, and a self-match would teach nothing but
+// "rank an exact duplicate first", which any quantizer already does.
+//
+// Deterministic for a fixed seed and thread count. Uses BLAS GEMMs (OpenBLAS threads).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "quant/codebooks.h"
+
+namespace m3vdb::quant {
+
+struct DistillOptions {
+  int epochs = 4;
+  size_t batch_queries = 64;
+  size_t teacher_top_k = 100;
+  size_t candidates_per_query = 100;  // of each query's teacher top-K put in the batch (top-1 always)
+  size_t max_queries = 20000;   // training queries (sampled when more are available)
+  float lr_pq = 0;              // AdamW learning rate of the PQ codebooks; 0 = auto (scaled to the data)
+  float lr_ivf = 0;             // SGD learning rate of the centroids; 0 = auto: each step moves the
+                                // centroids by 1e-3 of their RMS (gradient-normalised SGD)
+  float weight_decay = 0;
+  float tau = 0;                // score temperature; 0 = auto: median over queries of (t_1 - t_10) / 3
+  float tau_code = 1;           // temperature of the soft code assignment
+  uint64_t seed = 1234;
+  // Called after every step: (step, total steps, PQ loss, IVF loss).
+  std::function<void(size_t, size_t, double, double)> on_step;
+  // When set and true, training stops after the current step with Unavailable.
+  const std::atomic<bool>* stop = nullptr;
+};
+
+struct DistillReport {
+  size_t steps = 0;
+  double first_loss_pq = 0, last_loss_pq = 0;
+  double first_loss_ivf = 0, last_loss_ivf = 0;
+  float tau = 0, lr_pq = 0, lr_ivf = 0, w_ivf = 0;
+  double seconds = 0;
+};
+
+// The arithmetic of a training step, behind one interface so that a GPU backend can replace
+// the CPU one. `Step` computes the losses and gradients of one batch.
+class DistillBackend {
+ public:
+  virtual ~DistillBackend() = default;
+  virtual const char* name() const = 0;
+  struct Batch {
+    const float* queries;   // b x d rotated
+    size_t b;
+    const float* docs;      // c x d rotated
+    const uint32_t* lists;  // c
+    size_t c;
+    float tau, tau_code;
+  };
+  struct Gradients {
+    double loss_pq = 0, loss_ivf = 0;
+    std::vector<float> grad_pq, grad_centroids_ivf;
+  };
+  virtual Status Step(const Codebooks& books, const Batch& batch, Gradients* out) = 0;
+};
+
+// The OpenBLAS backend (the default when `backend` is null).
+std::unique_ptr<DistillBackend> CreateCpuDistillBackend();
+
+// Trains `books` in place on documents `docs` (n x dim). `queries` (nq x dim) may be null
+// (nq = 0): then documents are sampled as queries (see above).
+Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* queries, size_t nq, Codebooks* books,
+                                   const DistillOptions& options, DistillBackend* backend = nullptr);
+
+}  // namespace m3vdb::quant

@@ -1,0 +1,31 @@
+// The FAISS side of quant: k-means initialisation of Codebooks (what FAISS, Milvus and LanceDB
+// train: IVF k-means, PQ k-means on residuals, optionally OPQ) and export of Codebooks to a
+// FAISS index file that stock FAISS (`faiss.read_index`) loads and searches. FAISS exceptions
+// are caught here and returned as Status.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "quant/codebooks.h"
+
+namespace faiss {
+struct Index;
+}
+
+namespace m3vdb::quant {
+
+// Trains k-means codebooks on n vectors (size n*dim). With params.opq an OPQ rotation is
+// learned first (slow: minutes on 60k x 784). Deterministic for a fixed params.seed.
+Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& params);
+
+// An in-memory FAISS index (IndexIVFPQ, or IndexPreTransform(OPQ) + IndexIVFPQ when the
+// codebooks have a rotation) holding `books` and the n vectors x with ids 0..n-1 (x may be
+// null when n == 0). FAISS assigns and encodes exactly as Codebooks::Encode.
+Result<std::unique_ptr<faiss::Index>> BuildFaissIndex(const Codebooks& books, const float* x, size_t n);
+
+// Writes an IndexIVFPQ (IndexPreTransform(OPQ) + IndexIVFPQ when the codebooks have a
+// rotation) holding `books` and the n vectors x (ids 0..n-1) to `path`.
+Status ExportFaissIndex(const Codebooks& books, const float* x, size_t n, const std::string& path);
+
+}  // namespace m3vdb::quant

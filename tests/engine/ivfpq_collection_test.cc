@@ -1,0 +1,190 @@
+// A collection with the learned IVF-PQ index: training switches dense candidates to IVF-PQ,
+// reopening restores the same index without re-encoding, retraining swaps generations while
+// searches go on, and writes after training are encoded and searchable; deletes apply at once.
+#include <gtest/gtest.h>
+#include <m3vdb/m3vdb.h>
+
+#include <atomic>
+#include <thread>
+
+#include "seeded_random.h"
+#include "temp_dir.h"
+
+namespace m3vdb {
+namespace {
+
+constexpr uint32_t kDim = 16;
+
+std::vector<Document> MakeDocs(size_t begin, size_t end, uint64_t seed) {
+  test::SeededRandom rng(seed);
+  std::vector<float> centers(12 * kDim);
+  for (float& c : centers) c = static_cast<float>(rng.Uniform(-3, 3));
+  std::vector<Document> docs;
+  for (size_t i = 0; i < end; ++i) {
+    Document d;
+    d.dense.resize(kDim);
+    for (uint32_t j = 0; j < kDim; ++j) d.dense[j] = centers[(i % 12) * kDim + j] + static_cast<float>(rng.Uniform(-1, 1));
+    if (i < begin) continue;
+    d.id = "doc-" + std::to_string(i);
+    d.metadata_json = "{\"i\":" + std::to_string(i) + "}";
+    docs.push_back(std::move(d));
+  }
+  return docs;
+}
+
+CollectionSchema Schema(Metric metric) {
+  CollectionSchema s;
+  s.dense_dim = kDim;
+  s.metric = metric;
+  s.index.nlist = 8;
+  s.index.m = 4;
+  s.index.epochs = 1;
+  s.index.nprobe = 2;
+  return s;
+}
+
+std::vector<std::vector<SearchHit>> SearchAll(Collection& c, const std::vector<Document>& probes, int rerank_k) {
+  std::vector<Query> qs;
+  for (const auto& d : probes) qs.push_back(Query{d.dense, {}, {}});
+  SearchOptions o;
+  o.top_k = 10;
+  o.rerank_k = rerank_k;
+  auto r = c.SearchBatch(qs, o);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : std::vector<std::vector<SearchHit>>{};
+}
+
+class IvfPqCollectionTest : public ::testing::TestWithParam<Metric> {};
+
+TEST_P(IvfPqCollectionTest, TrainReopenRetrainDelete) {
+  test::TempDir dir;
+  auto docs = MakeDocs(0, 3000, 7);
+  auto probes = MakeDocs(0, 40, 8);
+  std::vector<std::vector<SearchHit>> before;
+  {
+    auto db = Database::Open(Options{}, dir.path().string());
+    ASSERT_TRUE(db.ok());
+    auto coll = (*db)->CreateCollection("c", Schema(GetParam()));
+    ASSERT_TRUE(coll.ok());
+    ASSERT_TRUE((*coll)->Upsert(docs).ok());
+    EXPECT_EQ((*coll)->GetIndexInfo().kind, "flat");
+    auto exact = SearchAll(**coll, probes, 10);
+
+    auto report = (*coll)->Train(TrainOptions{});
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(report->generation, 1u);
+    EXPECT_EQ(report->documents, 3000u);
+    IndexInfo info = (*coll)->GetIndexInfo();
+    EXPECT_EQ(info.kind, "ivfpq");
+    EXPECT_EQ(info.bytes_per_vector, 4u);
+
+    // Exact rerank of IVF-PQ candidates: scores are exact, and with a generous rerank_k and all
+    // lists probed the answer equals exact search.
+    SearchOptions all;
+    all.top_k = 10;
+    all.rerank_k = 300;
+    all.nprobe = 8;
+    for (size_t q = 0; q < probes.size(); ++q) {
+      auto hits = (*coll)->Search(Query{probes[q].dense, {}, {}}, all);
+      ASSERT_TRUE(hits.ok());
+      ASSERT_EQ(hits->size(), exact[q].size());
+      for (size_t r = 0; r < hits->size(); ++r) EXPECT_NEAR((*hits)[r].score, exact[q][r].score, 1e-3);
+    }
+    before = SearchAll(**coll, probes, 20);
+  }
+  // Reopen: identical results, index restored from stored codes.
+  auto db = Database::Open(Options{}, dir.path().string());
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  auto coll = (*db)->GetCollection("c");
+  ASSERT_TRUE(coll.ok());
+  EXPECT_EQ((*coll)->GetIndexInfo().generation, 1u);
+  auto after = SearchAll(**coll, probes, 20);
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t q = 0; q < before.size(); ++q) {
+    ASSERT_EQ(after[q].size(), before[q].size());
+    for (size_t r = 0; r < before[q].size(); ++r) {
+      EXPECT_EQ(after[q][r].id, before[q][r].id);
+      EXPECT_EQ(after[q][r].score, before[q][r].score);
+    }
+  }
+
+  // Writes after training are encoded with the current codebooks and found.
+  Document fresh = probes[0];
+  fresh.id = "fresh";
+  ASSERT_TRUE((*coll)->Upsert(std::vector<Document>{fresh}).ok());
+  auto hits = (*coll)->Search(Query{fresh.dense, {}, {}}, SearchOptions{});
+  ASSERT_TRUE(hits.ok());
+  bool found = false;
+  for (const auto& h : *hits) found |= h.id == "fresh";
+  EXPECT_TRUE(found);
+
+  // Retrain while searching: no error and never a partial result.
+  std::atomic<bool> done{false};
+  std::atomic<int> searches{0}, failures{0};
+  std::thread searcher([&] {
+    SearchOptions o;
+    o.top_k = 10;
+    while (!done.load()) {
+      auto r = (*coll)->Search(Query{probes[searches % probes.size()].dense, {}, {}}, o);
+      if (!r.ok() || r->size() != 10) ++failures;
+      ++searches;
+    }
+  });
+  auto retrained = (*coll)->Train(TrainOptions{});
+  done = true;
+  searcher.join();
+  ASSERT_TRUE(retrained.ok()) << retrained.status().ToString();
+  EXPECT_EQ(retrained->generation, 2u);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(searches.load(), 0);
+
+  // Delete after training hides the document immediately.
+  hits = (*coll)->Search(Query{fresh.dense, {}, {}}, SearchOptions{});
+  ASSERT_TRUE(hits.ok());
+  ASSERT_FALSE(hits->empty());
+  const std::string top = (*hits)[0].id;
+  ASSERT_EQ((*coll)->Delete(std::vector<std::string>{top}).value(), 1u);
+  hits = (*coll)->Search(Query{fresh.dense, {}, {}}, SearchOptions{});
+  ASSERT_TRUE(hits.ok());
+  for (const auto& h : *hits) EXPECT_NE(h.id, top);
+}
+
+INSTANTIATE_TEST_SUITE_P(Metrics, IvfPqCollectionTest, ::testing::Values(Metric::kInnerProduct, Metric::kL2));
+
+TEST(IvfPqCollectionErrorsTest, BadSettingsAndTooFewDocuments) {
+  test::TempDir dir;
+  auto db = Database::Open(Options{}, dir.path().string());
+  ASSERT_TRUE(db.ok());
+  CollectionSchema bad = Schema(Metric::kL2);
+  bad.index.m = 5;  // does not divide 16
+  EXPECT_EQ((*db)->CreateCollection("bad", bad).status().code(), StatusCode::kInvalidArgument);
+  auto coll = (*db)->CreateCollection("small", Schema(Metric::kL2));
+  ASSERT_TRUE(coll.ok());
+  ASSERT_TRUE((*coll)->Upsert(MakeDocs(0, 50, 1)).ok());
+  EXPECT_EQ((*coll)->Train(TrainOptions{}).status().code(), StatusCode::kFailedPrecondition);
+  TrainOptions wrong;
+  wrong.queries = {1, 2, 3};  // not a multiple of the dimension
+  EXPECT_EQ((*coll)->Train(wrong).status().code(), StatusCode::kInvalidArgument);
+  SearchOptions o;
+  o.nprobe = -1;
+  EXPECT_EQ((*coll)->Search(Query{std::vector<float>(kDim, 0.5f), {}, {}}, o).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(IvfPqCollectionErrorsTest, AutoTrainAtThreshold) {
+  test::TempDir dir;
+  auto db = Database::Open(Options{}, dir.path().string());
+  ASSERT_TRUE(db.ok());
+  CollectionSchema s = Schema(Metric::kInnerProduct);
+  s.index.train_threshold = 1000;
+  auto coll = (*db)->CreateCollection("auto", s);
+  ASSERT_TRUE(coll.ok());
+  ASSERT_TRUE((*coll)->Upsert(MakeDocs(0, 1200, 3)).ok());
+  for (int i = 0; i < 600 && (*coll)->GetIndexInfo().kind != "ivfpq"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ((*coll)->GetIndexInfo().kind, "ivfpq");
+  EXPECT_EQ((*coll)->Search(Query{std::vector<float>(kDim, 0.5f), {}, {}}, SearchOptions{}).value().size(), 10u);
+}
+
+}  // namespace
+}  // namespace m3vdb

@@ -1,0 +1,96 @@
+#include "quant/codebooks.h"
+
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/index_io.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "quant/faiss_bridge.h"
+#include "synthetic.h"
+
+namespace m3vdb::quant {
+namespace {
+
+IvfPqParams Params(Metric metric) {
+  IvfPqParams p;
+  p.dim = 32;
+  p.metric = metric;
+  p.nlist = 16;
+  p.m = 8;
+  return p;
+}
+
+TEST(CodebooksTest, SerializeRoundTripAndCorruption) {
+  auto data = testing::MakeClustered(3000, 0, 32, 12, 10, 2.0f, 1);
+  auto books = TrainKMeans(data.docs.data(), data.n, Params(Metric::kL2));
+  ASSERT_TRUE(books.ok()) << books.status().ToString();
+  books->generation = 7;
+  const std::string bytes = books->Serialize();
+  auto back = Codebooks::Parse(bytes);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->generation, 7u);
+  EXPECT_EQ(back->centroids, books->centroids);
+  EXPECT_EQ(back->pq, books->pq);
+  EXPECT_EQ(Codebooks::Parse(bytes.substr(0, bytes.size() - 1)).status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(Codebooks::Parse("").status().code(), StatusCode::kCorruption);
+  std::string bad = bytes;
+  bad[0] = 42;
+  EXPECT_EQ(Codebooks::Parse(bad).status().code(), StatusCode::kCorruption);
+}
+
+TEST(CodebooksTest, InvalidParams) {
+  IvfPqParams p = Params(Metric::kL2);
+  p.m = 5;  // does not divide 32
+  EXPECT_EQ(p.Validate().code(), StatusCode::kInvalidArgument);
+  auto data = testing::MakeClustered(100, 0, 32, 12, 4, 1.0f, 2);
+  EXPECT_EQ(TrainKMeans(data.docs.data(), data.n, Params(Metric::kL2)).status().code(),
+            StatusCode::kInvalidArgument);  // fewer vectors than 256 codewords
+}
+
+// Our encoder gives exactly the lists and codes FAISS gives for the same codebooks.
+TEST(CodebooksTest, EncodeMatchesFaiss) {
+  for (Metric metric : {Metric::kL2, Metric::kInnerProduct}) {
+    auto data = testing::MakeClustered(3000, 0, 32, 12, 10, 2.0f, 3);
+    auto books = TrainKMeans(data.docs.data(), data.n, Params(metric));
+    ASSERT_TRUE(books.ok());
+    std::vector<uint32_t> lists(data.n);
+    std::vector<uint8_t> codes(data.n * 8);
+    books->Encode(data.docs.data(), data.n, lists.data(), codes.data());
+    auto index = BuildFaissIndex(*books, data.docs.data(), data.n);
+    ASSERT_TRUE(index.ok());
+    auto* ivf = dynamic_cast<faiss::IndexIVFPQ*>(index->get());
+    ASSERT_NE(ivf, nullptr);
+    size_t matched = 0;
+    for (size_t l = 0; l < 16; ++l) {
+      const size_t sz = ivf->invlists->list_size(l);
+      const auto* ids = ivf->invlists->get_ids(l);
+      const uint8_t* c = ivf->invlists->get_codes(l);
+      for (size_t i = 0; i < sz; ++i) {
+        const size_t id = static_cast<size_t>(ids[i]);
+        EXPECT_EQ(lists[id], l) << "vector " << id;
+        EXPECT_EQ(0, std::memcmp(c + i * 8, codes.data() + id * 8, 8)) << "vector " << id;
+        ++matched;
+      }
+    }
+    EXPECT_EQ(matched, data.n);
+  }
+}
+
+TEST(CodebooksTest, ExportedFileLoadsInFaiss) {
+  auto data = testing::MakeClustered(3000, 20, 32, 12, 10, 2.0f, 4);
+  auto books = TrainKMeans(data.docs.data(), data.n, Params(Metric::kInnerProduct));
+  ASSERT_TRUE(books.ok());
+  const std::string path = std::filesystem::temp_directory_path() / ("m3vdb-export-" + std::to_string(getpid()) + ".faiss");
+  ASSERT_TRUE(ExportFaissIndex(*books, data.docs.data(), data.n, path).ok());
+  std::unique_ptr<faiss::Index> loaded(faiss::read_index(path.c_str()));
+  std::filesystem::remove(path);
+  EXPECT_EQ(loaded->ntotal, static_cast<faiss::Index::idx_t>(data.n));
+  EXPECT_EQ(loaded->d, 32);
+  EXPECT_EQ(ExportFaissIndex(*books, data.docs.data(), data.n, "/nonexistent-dir/x.faiss").code(),
+            StatusCode::kIOError);
+}
+
+}  // namespace
+}  // namespace m3vdb::quant
