@@ -8,6 +8,7 @@
 
 #include "common/gpu.h"
 #include "embedder/cuda/cuda_encoder.h"
+#include "embedder/detail/blas_threads.h"
 #include "embedder/detail/cpu_encoder.h"
 #include "embedder/detail/heads.h"
 #include "embedder/detail/kernels.h"
@@ -122,6 +123,7 @@ class EmbedderImpl final : public Embedder {
     std::stable_sort(order.begin(), order.end(),
                      [&](size_t a, size_t b) { return jobs[a].ids.size() > jobs[b].ids.size(); });
     const size_t h = dim();
+    SingleThreadedBlas blas;  // the workers below call BLAS concurrently
     WorkerTeam team(threads_);
     std::vector<float> x;
     for (size_t i = 0; i < order.size();) {

@@ -21,9 +21,9 @@
 // (LongEmbed, SPECS.md section 3.2).
 //
 // Thread safety: an Embedder is immutable after Open; Encode may be called from many threads
-// at once (calls share the model; each uses `threads` worker threads of its own). While a
-// CPU encode runs, OpenBLAS is set to one thread per caller and the encoder parallelizes
-// itself. Nothing here throws.
+// at once (calls share the model; each uses `threads` worker threads of its own). While an
+// encode runs, OpenBLAS's global thread count is 1 (restored afterwards): the encoder
+// parallelizes itself and calls BLAS from its workers. Nothing here throws.
 #pragma once
 
 #include <cstddef>

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <vector>
 
 #include "embedder/detail/kernels.h"
@@ -12,36 +11,12 @@
 namespace m3vdb::embedder {
 namespace {
 
-// OpenBLAS (pthreads build) keeps one global thread count. The encoder parallelizes with its
-// own WorkerTeam and calls single-threaded BLAS from each thread, so while any encode runs
-// OpenBLAS is set to one thread; the previous setting is restored when the last one ends.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (active_++ == 0) {
-      saved_ = openblas_get_num_threads();
-      openblas_set_num_threads(1);
-    }
-  }
-  ~SingleThreadedBlas() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--active_ == 0) openblas_set_num_threads(saved_);
-  }
-
- private:
-  static inline std::mutex mu_;
-  static inline int active_ = 0;
-  static inline int saved_ = 1;
-};
-
 class CpuEncoder final : public EncoderBackend {
  public:
   explicit CpuEncoder(const ModelWeights& model) : model_(model) {}
   std::string_view name() const override { return "cpu"; }
 
   Status Run(float* x, std::span<const size_t> offsets, WorkerTeam& team) const override {
-    SingleThreadedBlas blas;
     const ModelConfig& c = model_.config;
     const size_t t = offsets.back(), h = static_cast<size_t>(c.hidden), f = static_cast<size_t>(c.ffn);
     std::vector<float> q(t * h), k(t * h), v(t * h), ctx(t * h), ffn(t * f);
