@@ -29,9 +29,9 @@ void Progress::Print(bool final) {
   const double rate = secs > 0 ? done_ / secs : 0;
   const double eta = rate > 0 && total_ > done_ ? (total_ - done_) / rate : 0;
   const double pct = total_ ? 100.0 * done_ / total_ : 100.0;
-  std::fprintf(stderr, "%s%-8s %10llu/%llu %s (%5.1f%%)  %10.0f %s/s  %s %6.1fs%s", tty_ ? "\r" : "",
+  std::fprintf(stderr, "%s%-8s %10llu/%llu %s (%5.1f%%)  %10.1f %s/s  %s %6.1fs  %s%s", tty_ ? "\r" : "",
                phase_.c_str(), static_cast<unsigned long long>(done_), static_cast<unsigned long long>(total_),
-               unit_.c_str(), pct, rate, unit_.c_str(), final ? "took" : "ETA", final ? secs : eta,
+               unit_.c_str(), pct, rate, unit_.c_str(), final ? "took" : "ETA", final ? secs : eta, note_.c_str(),
                (final || !tty_) ? "\n" : "");
   std::fflush(stderr);
 }

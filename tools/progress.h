@@ -12,6 +12,8 @@ class Progress {
  public:
   Progress(std::string phase, uint64_t total, std::string unit);
   void Advance(uint64_t n);
+  // Extra text shown at the end of the line (e.g. "loss 0.4312").
+  void SetNote(std::string note) { note_ = std::move(note); }
   // Prints the final line with the average rate.
   void Finish();
   double seconds() const;
@@ -19,7 +21,7 @@ class Progress {
  private:
   void Print(bool final);
   using Clock = std::chrono::steady_clock;
-  std::string phase_, unit_;
+  std::string phase_, unit_, note_;
   uint64_t total_, done_ = 0;
   bool tty_;
   Clock::time_point start_, last_print_;

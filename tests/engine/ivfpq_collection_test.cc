@@ -58,7 +58,7 @@ class IvfPqCollectionTest : public ::testing::TestWithParam<Metric> {};
 
 TEST_P(IvfPqCollectionTest, TrainReopenRetrainDelete) {
   test::TempDir dir;
-  auto docs = MakeDocs(0, 3000, 7);
+  auto docs = MakeDocs(0, 1500, 7);
   auto probes = MakeDocs(0, 40, 8);
   std::vector<std::vector<SearchHit>> before;
   {
@@ -73,7 +73,7 @@ TEST_P(IvfPqCollectionTest, TrainReopenRetrainDelete) {
     auto report = (*coll)->Train(TrainOptions{});
     ASSERT_TRUE(report.ok()) << report.status().ToString();
     EXPECT_EQ(report->generation, 1u);
-    EXPECT_EQ(report->documents, 3000u);
+    EXPECT_EQ(report->documents, 1500u);
     IndexInfo info = (*coll)->GetIndexInfo();
     EXPECT_EQ(info.kind, "ivfpq");
     EXPECT_EQ(info.bytes_per_vector, 4u);

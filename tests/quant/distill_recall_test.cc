@@ -66,7 +66,6 @@ TEST(DistillRecallTest, BeatsKMeansWithTheSameParameters) {
   DistillOptions opt;
   opt.epochs = 8;
   opt.batch_queries = 64;
-  opt.lr_pq = 0.05f;  // the codewords must move far from their k-means positions on this set
   opt.on_step = [](size_t step, size_t total, double pq, double ivf) {
     if (step % 20 == 0 || step == total) std::printf("step %zu/%zu PQ loss %.4f IVF loss %.4f\n", step, total, pq, ivf);
   };
