@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libsentencepiece-dev libspdlog-dev libfmt-dev libcli11-dev
   dataset-fashion-mnist
   python3 python3-numpy
+  wrk
 )
 
 missing=()

@@ -17,6 +17,8 @@ Runner AddBenchCommand(CLI::App& app);
 Runner AddEmbedCommand(CLI::App& app);
 // `m3vdb info`: version, build options and the GPU probe.
 Runner AddInfoCommand(CLI::App& app);
+// `m3vdb serve`: the HTTP API over a database directory, configured by YAML and/or flags.
+Runner AddServeCommand(CLI::App& app);
 // `m3vdb quantize`: train IVF-PQ codebooks (Distill-VQ or --baseline k-means) on a vector file
 // and write a FAISS index file.
 Runner AddQuantizeCommand(CLI::App& app);

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   std::map<std::string, m3vdb::tools::Runner> runners;
   runners["bench"] = m3vdb::tools::AddBenchCommand(app);
   runners["info"] = m3vdb::tools::AddInfoCommand(app);
+  runners["serve"] = m3vdb::tools::AddServeCommand(app);
   runners["quantize"] = m3vdb::tools::AddQuantizeCommand(app);
   runners["embed"] = m3vdb::tools::AddEmbedCommand(app);
 

@@ -1,0 +1,39 @@
+// The API's handlers: plain functions from (database, request, path parameters) to the
+// response, one per route. They run on the calling thread, block on the engine, never throw,
+// and know nothing about sockets; `Service` routes to them after authentication and the
+// content-type check.
+#pragma once
+
+#include <string>
+
+#include "net/detail/json_codec.h"
+#include "net/service.h"
+
+namespace m3vdb::net::detail {
+
+// The path parameters the router matched, percent-decoded.
+struct PathParams {
+  std::string collection;  // {name}
+  std::string id;          // {id}
+};
+
+// collection_handlers.cc
+Response ListCollections(Database& db, const Request& request, const PathParams& params);
+Response PutCollection(Database& db, const Request& request, const PathParams& params);
+Response GetCollection(Database& db, const Request& request, const PathParams& params);
+Response DeleteCollection(Database& db, const Request& request, const PathParams& params);
+
+// document_handlers.cc
+Response PostDocuments(Database& db, const Request& request, const PathParams& params);
+Response GetDocument(Database& db, const Request& request, const PathParams& params);
+Response DeleteDocument(Database& db, const Request& request, const PathParams& params);
+
+// search_handler.cc
+Response Search(Database& db, const Request& request, const PathParams& params);
+
+// Shared by the handlers.
+Response JsonResponse(int status, const Json& body);
+// The answer to input that needs the embedding model (text to embed) on a server without one.
+Status NoModelError(const std::string& what);
+
+}  // namespace m3vdb::net::detail

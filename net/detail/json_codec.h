@@ -1,0 +1,63 @@
+// The one JSON codec of the API: request bodies to engine types (json_decode.cc) and engine
+// types to response bodies (json_encode.cc).
+//
+// Decoding checks every field's type, rejects unknown fields (a misspelt "top_k" is an error,
+// not a silent default) and names the offending field in the message
+// ("documents[2].dense[7] must be a number"). Semantic checks that need the collection's schema
+// (dimensions, sparse order, finite values, limits) are the engine's; the codec does not
+// repeat them. Nothing here throws.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "m3vdb/m3vdb.h"
+
+namespace m3vdb::net::detail {
+
+using Json = nlohmann::json;
+
+// Deepest nesting of arrays and objects a request body may have (a document's ColBERT matrix
+// inside the batch is 4 deep; metadata gets the rest).
+inline constexpr int kMaxJsonDepth = 64;
+
+// Parses a request body that must be one JSON object. InvalidArgument when it is not JSON,
+// nests deeper than kMaxJsonDepth, or is not an object.
+Result<Json> ParseJsonObject(std::string_view body);
+
+// PUT /collections/{name}: {"dense_dim":..,"metric":"ip"|"l2","sparse":..,"colbert":..,
+// "colbert_dim":..,"model":..}.
+struct CollectionSpec {
+  CollectionSchema schema;
+  bool model = false;  // documents and queries are text embedded by the server's model
+};
+Result<CollectionSpec> DecodeCollectionSpec(const Json& body);
+
+// POST /collections/{name}/documents: {"documents":[{...}, ...]}.
+struct DocumentBatch {
+  std::vector<Document> documents;
+  // Positions of documents that carry text but no vectors: they need the embedding model.
+  std::vector<size_t> needs_embedding;
+};
+Result<DocumentBatch> DecodeDocumentBatch(const Json& body);
+
+// POST /collections/{name}/search.
+struct SearchRequest {
+  Query query;
+  SearchOptions options;
+  bool include_scores = true;
+  bool has_text = false;  // the query carries "text" (to be embedded by the model)
+  std::string text;
+};
+Result<SearchRequest> DecodeSearchRequest(const Json& body);
+
+// Response bodies.
+Json EncodeCollectionInfo(const CollectionInfo& info);
+Json EncodeDocument(const Document& doc);
+Json EncodeSearchResults(const std::vector<SearchHit>& hits, const SearchRequest& request, double took_ms);
+// Serializes a response body (invalid UTF-8 in stored text is replaced, never thrown on).
+std::string Dump(const Json& json);
+
+}  // namespace m3vdb::net::detail

@@ -1,0 +1,278 @@
+// Request bodies to engine types; see json_codec.h for the contract.
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "net/detail/base64.h"
+#include "net/detail/json_codec.h"
+
+namespace m3vdb::net::detail {
+namespace {
+
+Status Invalid(const std::string& where, std::string_view what) {
+  return Status::InvalidArgument(where + " " + std::string(what));
+}
+
+// Unknown fields are errors: they are almost always a misspelling.
+Status CheckFields(const Json& object, std::initializer_list<std::string_view> known, const std::string& where) {
+  for (const auto& item : object.items()) {
+    if (std::find(known.begin(), known.end(), item.key()) == known.end())
+      return Status::InvalidArgument((where.empty() ? "" : where + ": ") + "unknown field '" + item.key() + "'");
+  }
+  return Status::OK();
+}
+
+std::string Field(const std::string& where, std::string_view key) {
+  return where.empty() ? std::string(key) : where + "." + std::string(key);
+}
+
+Status ReadBool(const Json& value, const std::string& where, bool* out) {
+  if (!value.is_boolean()) return Invalid(where, "must be true or false");
+  *out = value.get<bool>();
+  return Status::OK();
+}
+
+Status ReadInt(const Json& value, const std::string& where, int64_t min, int64_t max, int64_t* out) {
+  if (!value.is_number_integer()) return Invalid(where, "must be an integer");
+  if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(max))
+    return Invalid(where, "must be at most " + std::to_string(max));
+  const int64_t v = value.get<int64_t>();
+  if (v < min || v > max)
+    return Invalid(where, "must be in " + std::to_string(min) + ".." + std::to_string(max) + ", got " + std::to_string(v));
+  *out = v;
+  return Status::OK();
+}
+
+Status ReadFloats(const Json& value, const std::string& where, std::vector<float>* out) {
+  if (!value.is_array()) return Invalid(where, "must be an array of numbers");
+  out->resize(value.size());
+  for (size_t i = 0; i < value.size(); ++i) {
+    const Json& v = value[i];
+    if (!v.is_number()) return Invalid(where + "[" + std::to_string(i) + "]", "must be a number");
+    (*out)[i] = static_cast<float>(v.get<double>());
+  }
+  return Status::OK();
+}
+
+Status ReadDenseB64(const Json& value, const std::string& where, std::vector<float>* out) {
+  if (!value.is_string()) return Invalid(where, "must be a base64 string of little-endian float32 values");
+  auto decoded = DecodeFloatsBase64(value.get_ref<const std::string&>());
+  if (!decoded.ok()) return decoded.status().WithContext(where);
+  *out = std::move(*decoded);
+  return Status::OK();
+}
+
+Status ReadSparse(const Json& value, const std::string& where, SparseVector* out) {
+  if (!value.is_object()) return Invalid(where, "must be an object {\"indices\":[...],\"values\":[...]}");
+  M3VDB_RETURN_IF_ERROR(CheckFields(value, {"indices", "values"}, where));
+  if (!value.contains("indices") || !value.contains("values"))
+    return Invalid(where, "needs both \"indices\" and \"values\"");
+  const Json& indices = value["indices"];
+  const std::string iwhere = where + ".indices";
+  if (!indices.is_array()) return Invalid(iwhere, "must be an array of integers");
+  out->indices.resize(indices.size());
+  for (size_t i = 0; i < indices.size(); ++i) {
+    int64_t v = 0;
+    M3VDB_RETURN_IF_ERROR(ReadInt(indices[i], iwhere + "[" + std::to_string(i) + "]", 0,
+                                  std::numeric_limits<int32_t>::max(), &v));
+    out->indices[i] = static_cast<int32_t>(v);
+  }
+  return ReadFloats(value["values"], where + ".values", &out->values);
+}
+
+// A list of equally long lists of numbers, flattened row-major.
+Status ReadColbert(const Json& value, const std::string& where, MultiVector* out) {
+  if (!value.is_array()) return Invalid(where, "must be a list of lists of numbers");
+  out->rows = static_cast<uint32_t>(std::min<size_t>(value.size(), std::numeric_limits<uint32_t>::max()));
+  out->data.clear();
+  size_t width = 0;
+  std::vector<float> row;
+  for (size_t r = 0; r < value.size(); ++r) {
+    const std::string rwhere = where + "[" + std::to_string(r) + "]";
+    M3VDB_RETURN_IF_ERROR(ReadFloats(value[r], rwhere, &row));
+    if (r == 0) width = row.size();
+    if (row.size() != width)
+      return Invalid(rwhere, "has " + std::to_string(row.size()) + " values but row 0 has " + std::to_string(width));
+    out->data.insert(out->data.end(), row.begin(), row.end());
+  }
+  return Status::OK();
+}
+
+// "dense" (array) or "dense_b64" (base64 string), at most one of them.
+Status ReadDenseEither(const Json& object, const std::string& where, std::vector<float>* out) {
+  const bool has_array = object.contains("dense"), has_b64 = object.contains("dense_b64");
+  if (has_array && has_b64) return Invalid(where.empty() ? "request" : where, "has both dense and dense_b64");
+  if (has_array) return ReadFloats(object["dense"], Field(where, "dense"), out);
+  if (has_b64) return ReadDenseB64(object["dense_b64"], Field(where, "dense_b64"), out);
+  return Status::OK();
+}
+
+Status ReadDocument(const Json& value, const std::string& where, Document* doc, bool* needs_embedding) {
+  if (!value.is_object()) return Invalid(where, "must be an object");
+  M3VDB_RETURN_IF_ERROR(
+      CheckFields(value, {"id", "text", "metadata", "dense", "dense_b64", "sparse", "colbert"}, where));
+  if (!value.contains("id")) return Invalid(where, "has no \"id\"");
+  if (!value["id"].is_string()) return Invalid(where + ".id", "must be a string");
+  doc->id = value["id"].get<std::string>();
+  if (value.contains("text")) {
+    if (!value["text"].is_string()) return Invalid(where + ".text", "must be a string");
+    doc->text = value["text"].get<std::string>();
+  }
+  if (value.contains("metadata") && !value["metadata"].is_null()) {
+    if (!value["metadata"].is_object()) return Invalid(where + ".metadata", "must be an object");
+    doc->metadata_json = value["metadata"].dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+  M3VDB_RETURN_IF_ERROR(ReadDenseEither(value, where, &doc->dense));
+  if (value.contains("sparse")) M3VDB_RETURN_IF_ERROR(ReadSparse(value["sparse"], where + ".sparse", &doc->sparse));
+  if (value.contains("colbert"))
+    M3VDB_RETURN_IF_ERROR(ReadColbert(value["colbert"], where + ".colbert", &doc->colbert));
+  const bool has_vectors = value.contains("dense") || value.contains("dense_b64") || value.contains("sparse") ||
+                           value.contains("colbert");
+  *needs_embedding = value.contains("text") && !has_vectors;
+  return Status::OK();
+}
+
+Status ReadInclude(const Json& value, SearchRequest* request) {
+  if (!value.is_array()) return Invalid("include", "must be a list of \"metadata\", \"text\", \"scores\"");
+  request->options.include_metadata = request->options.include_text = request->include_scores = false;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const Json& item = value[i];
+    const std::string where = "include[" + std::to_string(i) + "]";
+    if (!item.is_string()) return Invalid(where, "must be a string");
+    const std::string& name = item.get_ref<const std::string&>();
+    if (name == "metadata") request->options.include_metadata = true;
+    else if (name == "text") request->options.include_text = true;
+    else if (name == "scores") request->include_scores = true;
+    else return Invalid(where, "must be \"metadata\", \"text\" or \"scores\", got '" + name + "'");
+  }
+  return Status::OK();
+}
+
+Status ReadWeights(const Json& value, ModeWeights* weights) {
+  if (!value.is_object()) return Invalid("weights", "must be an object {\"dense\":..,\"sparse\":..,\"colbert\":..}");
+  M3VDB_RETURN_IF_ERROR(CheckFields(value, {"dense", "sparse", "colbert"}, "weights"));
+  for (auto [key, target] : {std::pair{"dense", &weights->dense}, std::pair{"sparse", &weights->sparse},
+                             std::pair{"colbert", &weights->colbert}}) {
+    if (!value.contains(key)) continue;
+    if (!value[key].is_number()) return Invalid(std::string("weights.") + key, "must be a number");
+    *target = static_cast<float>(value[key].get<double>());
+  }
+  return Status::OK();
+}
+
+// Depth of the deepest array/object in `text`, ignoring brackets inside strings.
+int MaxNesting(std::string_view text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+}  // namespace
+
+Result<Json> ParseJsonObject(std::string_view body) {
+  if (MaxNesting(body) > kMaxJsonDepth)
+    return Status::InvalidArgument("body nests arrays/objects deeper than " + std::to_string(kMaxJsonDepth));
+  Json json;
+  try {
+    json = Json::parse(body);
+  } catch (const Json::exception& e) {
+    std::string what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
+    const size_t bracket = what.find("] ");
+    if (what.rfind("[json.exception", 0) == 0 && bracket != std::string::npos) what.erase(0, bracket + 2);
+    return Status::InvalidArgument("body is not valid JSON: " + what);
+  }
+  if (!json.is_object()) return Status::InvalidArgument("body must be a JSON object");
+  return json;
+}
+
+Result<CollectionSpec> DecodeCollectionSpec(const Json& body) {
+  M3VDB_RETURN_IF_ERROR(CheckFields(body, {"dense_dim", "metric", "sparse", "colbert", "colbert_dim", "model"}, ""));
+  CollectionSpec spec;
+  if (!body.contains("dense_dim")) return Status::InvalidArgument("dense_dim is required");
+  int64_t v = 0;
+  M3VDB_RETURN_IF_ERROR(ReadInt(body["dense_dim"], "dense_dim", 1, std::numeric_limits<uint32_t>::max(), &v));
+  spec.schema.dense_dim = static_cast<uint32_t>(v);
+  if (body.contains("metric")) {
+    if (!body["metric"].is_string()) return Invalid("metric", "must be \"ip\" or \"l2\"");
+    M3VDB_ASSIGN_OR_RETURN(spec.schema.metric, ParseMetric(body["metric"].get_ref<const std::string&>()));
+  }
+  if (body.contains("sparse")) M3VDB_RETURN_IF_ERROR(ReadBool(body["sparse"], "sparse", &spec.schema.sparse));
+  if (body.contains("colbert")) M3VDB_RETURN_IF_ERROR(ReadBool(body["colbert"], "colbert", &spec.schema.colbert));
+  if (body.contains("colbert_dim")) {
+    M3VDB_RETURN_IF_ERROR(ReadInt(body["colbert_dim"], "colbert_dim", 0, std::numeric_limits<uint32_t>::max(), &v));
+    spec.schema.colbert_dim = static_cast<uint32_t>(v);
+  }
+  if (body.contains("model")) M3VDB_RETURN_IF_ERROR(ReadBool(body["model"], "model", &spec.model));
+  return spec;
+}
+
+Result<DocumentBatch> DecodeDocumentBatch(const Json& body) {
+  M3VDB_RETURN_IF_ERROR(CheckFields(body, {"documents"}, ""));
+  if (!body.contains("documents")) return Status::InvalidArgument("documents is required");
+  const Json& docs = body["documents"];
+  if (!docs.is_array()) return Invalid("documents", "must be an array of documents");
+  DocumentBatch batch;
+  batch.documents.resize(docs.size());
+  for (size_t i = 0; i < docs.size(); ++i) {
+    bool needs_embedding = false;
+    M3VDB_RETURN_IF_ERROR(
+        ReadDocument(docs[i], "documents[" + std::to_string(i) + "]", &batch.documents[i], &needs_embedding));
+    if (needs_embedding) batch.needs_embedding.push_back(i);
+  }
+  return batch;
+}
+
+Result<SearchRequest> DecodeSearchRequest(const Json& body) {
+  M3VDB_RETURN_IF_ERROR(CheckFields(body,
+                                    {"text", "dense", "dense_b64", "sparse", "colbert", "top_k", "rerank_k", "fusion",
+                                     "weights", "nprobe", "include"},
+                                    ""));
+  SearchRequest request;
+  if (body.contains("text")) {
+    if (!body["text"].is_string()) return Invalid("text", "must be a string");
+    request.has_text = true;
+    request.text = body["text"].get<std::string>();
+  }
+  M3VDB_RETURN_IF_ERROR(ReadDenseEither(body, "", &request.query.dense));
+  if (body.contains("sparse")) M3VDB_RETURN_IF_ERROR(ReadSparse(body["sparse"], "sparse", &request.query.sparse));
+  if (body.contains("colbert")) M3VDB_RETURN_IF_ERROR(ReadColbert(body["colbert"], "colbert", &request.query.colbert));
+  SearchOptions& options = request.options;
+  int64_t v = 0;
+  constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+  if (body.contains("top_k")) {
+    M3VDB_RETURN_IF_ERROR(ReadInt(body["top_k"], "top_k", 1, kIntMax, &v));
+    options.top_k = static_cast<int>(v);
+  }
+  if (body.contains("rerank_k")) {
+    M3VDB_RETURN_IF_ERROR(ReadInt(body["rerank_k"], "rerank_k", 1, kIntMax, &v));
+    options.rerank_k = static_cast<int>(v);
+  }
+  if (body.contains("nprobe")) {
+    M3VDB_RETURN_IF_ERROR(ReadInt(body["nprobe"], "nprobe", 0, kIntMax, &v));
+    options.nprobe = static_cast<int>(v);
+  }
+  if (body.contains("fusion")) {
+    const Json& fusion = body["fusion"];
+    if (fusion == "weighted") options.fusion = Fusion::kWeighted;
+    else if (fusion == "rrf") options.fusion = Fusion::kRrf;
+    else return Invalid("fusion", "must be \"weighted\" or \"rrf\"");
+  }
+  if (body.contains("weights")) M3VDB_RETURN_IF_ERROR(ReadWeights(body["weights"], &options.weights));
+  if (body.contains("include")) M3VDB_RETURN_IF_ERROR(ReadInclude(body["include"], &request));
+  return request;
+}
+
+}  // namespace m3vdb::net::detail

@@ -1,0 +1,83 @@
+// Engine types to response bodies; see json_codec.h for the contract.
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+
+#include "net/detail/json_codec.h"
+
+namespace m3vdb::net::detail {
+namespace {
+
+// The double whose shortest decimal form is the float's shortest form, so 0.3f is written
+// "0.3" rather than "0.30000001192092896"; it still reads back as exactly the same float.
+double ShortestDouble(float value) {
+  if (!std::isfinite(value)) return value;
+  char buffer[32];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer) - 1, value);
+  if (ec != std::errc()) return value;
+  *end = '\0';
+  return std::strtod(buffer, nullptr);
+}
+
+Json FloatArray(std::span<const float> values) {
+  Json array = Json::array();
+  array.get_ref<Json::array_t&>().reserve(values.size());
+  for (float v : values) array.push_back(ShortestDouble(v));
+  return array;
+}
+
+// Stored metadata is a JSON object the engine validated; it is embedded as an object.
+Json Metadata(const std::string& metadata_json) {
+  Json parsed = Json::parse(metadata_json, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_discarded() ? Json::object() : parsed;
+}
+
+}  // namespace
+
+Json EncodeCollectionInfo(const CollectionInfo& info) {
+  const CollectionSchema& s = info.schema;
+  return {{"name", info.name},   {"dense_dim", s.dense_dim}, {"metric", MetricName(s.metric)},
+          {"sparse", s.sparse},  {"colbert", s.colbert},     {"colbert_dim", s.colbert_dim},
+          {"count", info.count}};
+}
+
+Json EncodeDocument(const Document& doc) {
+  Json out = {{"id", doc.id}, {"dense", FloatArray(doc.dense)}};
+  if (!doc.text.empty()) out["text"] = doc.text;
+  if (!doc.metadata_json.empty()) out["metadata"] = Metadata(doc.metadata_json);
+  if (!doc.sparse.empty() || !doc.sparse.values.empty()) {
+    Json indices = Json::array();
+    for (int32_t i : doc.sparse.indices) indices.push_back(i);
+    out["sparse"] = {{"indices", std::move(indices)}, {"values", FloatArray(doc.sparse.values)}};
+  }
+  if (!doc.colbert.empty()) {
+    Json rows = Json::array();
+    const size_t width = doc.colbert.data.size() / doc.colbert.rows;
+    for (size_t r = 0; r < doc.colbert.rows; ++r)
+      rows.push_back(FloatArray(std::span<const float>(doc.colbert.data).subspan(r * width, width)));
+    out["colbert"] = std::move(rows);
+  }
+  return out;
+}
+
+Json EncodeSearchResults(const std::vector<SearchHit>& hits, const SearchRequest& request, double took_ms) {
+  Json results = Json::array();
+  for (const SearchHit& hit : hits) {
+    Json item = {{"id", hit.id}, {"score", ShortestDouble(hit.score)}};
+    if (request.include_scores) {
+      Json scores = Json::object();
+      if (hit.scores.dense) scores["dense"] = ShortestDouble(*hit.scores.dense);
+      if (hit.scores.sparse) scores["sparse"] = ShortestDouble(*hit.scores.sparse);
+      if (hit.scores.colbert) scores["colbert"] = ShortestDouble(*hit.scores.colbert);
+      item["scores"] = std::move(scores);
+    }
+    if (request.options.include_metadata) item["metadata"] = hit.metadata_json.empty() ? Json::object() : Metadata(hit.metadata_json);
+    if (request.options.include_text) item["text"] = hit.text;
+    results.push_back(std::move(item));
+  }
+  return {{"results", std::move(results)}, {"took_ms", std::round(took_ms * 1000) / 1000}};
+}
+
+std::string Dump(const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+}  // namespace m3vdb::net::detail

@@ -1,0 +1,67 @@
+// The compute pool's bound: tasks beyond the idle workers plus the queue capacity are refused,
+// and Stop runs everything that was accepted.
+#include "net/compute_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+namespace m3vdb::net {
+namespace {
+
+// Occupies one worker until released.
+class Blocker {
+ public:
+  std::function<void()> Task() {
+    return [this] {
+      started_.set_value();
+      release_.get_future().wait();
+    };
+  }
+  void WaitStarted() { started_.get_future().wait(); }
+  void Release() { release_.set_value(); }
+
+ private:
+  std::promise<void> started_, release_;
+};
+
+TEST(ComputePool, RefusesBeyondTheQueueCapacity) {
+  ComputePool pool(1, 2);
+  Blocker blocker;
+  ASSERT_TRUE(pool.TrySubmit(blocker.Task()));
+  blocker.WaitStarted();
+  std::atomic<int> ran{0};
+  EXPECT_TRUE(pool.TrySubmit([&] { ++ran; }));
+  EXPECT_TRUE(pool.TrySubmit([&] { ++ran; }));
+  EXPECT_EQ(pool.queued(), 2u);
+  EXPECT_FALSE(pool.TrySubmit([&] { ++ran; }));  // the worker is busy and two already wait
+  blocker.Release();
+  pool.Stop();
+  EXPECT_EQ(ran, 2);
+  EXPECT_FALSE(pool.TrySubmit([] {}));  // stopped
+}
+
+TEST(ComputePool, ZeroCapacityAcceptsOnlyWhatIdleWorkersTake) {
+  ComputePool pool(2, 0);
+  Blocker a, b;
+  ASSERT_TRUE(pool.TrySubmit(a.Task()));
+  ASSERT_TRUE(pool.TrySubmit(b.Task()));
+  a.WaitStarted();
+  b.WaitStarted();
+  EXPECT_FALSE(pool.TrySubmit([] {}));
+  a.Release();
+  b.Release();
+}
+
+TEST(ComputePool, StopFinishesQueuedTasks) {
+  std::atomic<int> ran{0};
+  {
+    ComputePool pool(3, 1000);
+    for (int i = 0; i < 500; ++i) ASSERT_TRUE(pool.TrySubmit([&] { ++ran; }));
+  }  // the destructor stops the pool
+  EXPECT_EQ(ran, 500);
+}
+
+}  // namespace
+}  // namespace m3vdb::net
