@@ -50,22 +50,25 @@ Result<std::string> DecodeBase64(std::string_view text) {
                                    " characters, not a multiple of 4");
   size_t padding = 0;
   if (!text.empty() && text.back() == '=') padding = text[text.size() - 2] == '=' ? 2 : 1;
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    uint32_t v = 0;
-    for (size_t j = 0; j < 4; ++j) {
-      const char c = text[i + j];
-      int8_t d = kDecode[static_cast<unsigned char>(c)];
-      if (c == '=' && last && j >= 4 - padding) d = 0;
-      if (d < 0)
+  std::string out(text.size() / 4 * 3, '\0');
+  const auto* in = reinterpret_cast<const unsigned char*>(text.data());
+  char* o = out.data();
+  for (size_t i = 0; i < text.size(); i += 4, o += 3) {
+    int8_t d[4] = {kDecode[in[i]], kDecode[in[i + 1]], kDecode[in[i + 2]], kDecode[in[i + 3]]};
+    if ((d[0] | d[1] | d[2] | d[3]) < 0) {  // an invalid character, or the padding of the last group
+      for (size_t j = 0; j < 4; ++j) {
+        if (d[j] >= 0) continue;
+        if (in[i + j] == '=' && i + 4 == text.size() && j >= 4 - padding) {
+          d[j] = 0;
+          continue;
+        }
         return Status::InvalidArgument("base64 text has an invalid character at position " + std::to_string(i + j));
-      v = (v << 6) | static_cast<uint32_t>(d);
+      }
     }
-    out += static_cast<char>(v >> 16);
-    out += static_cast<char>((v >> 8) & 0xff);
-    out += static_cast<char>(v & 0xff);
+    const uint32_t v = (uint32_t(d[0]) << 18) | (uint32_t(d[1]) << 12) | (uint32_t(d[2]) << 6) | uint32_t(d[3]);
+    o[0] = static_cast<char>(v >> 16);
+    o[1] = static_cast<char>((v >> 8) & 0xff);
+    o[2] = static_cast<char>(v & 0xff);
   }
   out.resize(out.size() - padding);
   return out;
@@ -86,6 +89,10 @@ Result<std::vector<float>> DecodeFloatsBase64(std::string_view text) {
     return Status::InvalidArgument("base64 data has " + std::to_string(bytes.size()) +
                                    " bytes, not a multiple of 4 (float32 values)");
   std::vector<float> values(bytes.size() / 4);
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(values.data(), bytes.data(), bytes.size());
+    return values;
+  }
   for (size_t i = 0; i < values.size(); ++i) {
     uint32_t le;
     std::memcpy(&le, bytes.data() + 4 * i, 4);

@@ -14,9 +14,21 @@ Status NoModelError(const std::string& what) {
   return Status::FailedPrecondition(what + ": no embedding model is configured; start the server with --model DIR");
 }
 
+namespace {
+
+Json Describe(const std::string& name, const Collection& collection) {
+  return EncodeCollectionInfo(CollectionInfo{name, collection.schema(), collection.Count()},
+                              collection.GetIndexInfo());
+}
+
+}  // namespace
+
 Response ListCollections(Database& db, const Request&, const PathParams&) {
   Json list = Json::array();
-  for (const CollectionInfo& info : db.ListCollections()) list.push_back(EncodeCollectionInfo(info));
+  for (const CollectionInfo& info : db.ListCollections()) {
+    auto collection = db.GetCollection(info.name);
+    if (collection.ok()) list.push_back(Describe(info.name, **collection));  // skips one dropped meanwhile
+  }
   return JsonResponse(200, {{"collections", std::move(list)}});
 }
 
@@ -28,15 +40,13 @@ Response PutCollection(Database& db, const Request& request, const PathParams& p
   if (spec->model) return ErrorResponse(NoModelError("\"model\": true"));
   auto collection = db.CreateCollection(params.collection, spec->schema);
   if (!collection.ok()) return ErrorResponse(collection.status());
-  const CollectionInfo info{params.collection, (*collection)->schema(), (*collection)->Count()};
-  return JsonResponse(201, EncodeCollectionInfo(info));
+  return JsonResponse(201, Describe(params.collection, **collection));
 }
 
 Response GetCollection(Database& db, const Request&, const PathParams& params) {
   auto collection = db.GetCollection(params.collection);
   if (!collection.ok()) return ErrorResponse(collection.status());
-  const CollectionInfo info{params.collection, (*collection)->schema(), (*collection)->Count()};
-  return JsonResponse(200, EncodeCollectionInfo(info));
+  return JsonResponse(200, Describe(params.collection, **collection));
 }
 
 Response DeleteCollection(Database& db, const Request&, const PathParams& params) {

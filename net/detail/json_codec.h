@@ -28,7 +28,7 @@ inline constexpr int kMaxJsonDepth = 64;
 Result<Json> ParseJsonObject(std::string_view body);
 
 // PUT /collections/{name}: {"dense_dim":..,"metric":"ip"|"l2","sparse":..,"colbert":..,
-// "colbert_dim":..,"model":..}.
+// "colbert_dim":..,"model":..,"index":{IndexSettings}}.
 struct CollectionSpec {
   CollectionSchema schema;
   bool model = false;  // documents and queries are text embedded by the server's model
@@ -54,7 +54,9 @@ struct SearchRequest {
 Result<SearchRequest> DecodeSearchRequest(const Json& body);
 
 // Response bodies.
-Json EncodeCollectionInfo(const CollectionInfo& info);
+// The schema, the count, and the dense index: its settings and its state (`kind` "flat" or
+// "ivfpq", codebook `generation`, `bytes_per_vector`, `training`).
+Json EncodeCollectionInfo(const CollectionInfo& info, const IndexInfo& state);
 Json EncodeDocument(const Document& doc);
 Json EncodeSearchResults(const std::vector<SearchHit>& hits, const SearchRequest& request, double took_ms);
 // Serializes a response body (invalid UTF-8 in stored text is replaced, never thrown on).

@@ -132,6 +132,38 @@ Status ReadDocument(const Json& value, const std::string& where, Document* doc, 
   return Status::OK();
 }
 
+Status ReadIndexSettings(const Json& value, IndexSettings* index) {
+  if (!value.is_object()) return Invalid("index", "must be an object of index settings");
+  M3VDB_RETURN_IF_ERROR(
+      CheckFields(value, {"nlist", "m", "opq", "distill", "epochs", "nprobe", "train_threshold"}, "index"));
+  constexpr int64_t kU32 = std::numeric_limits<uint32_t>::max(), kInt = std::numeric_limits<int>::max();
+  int64_t v = 0;
+  if (value.contains("nlist")) {
+    M3VDB_RETURN_IF_ERROR(ReadInt(value["nlist"], "index.nlist", 1, kU32, &v));
+    index->nlist = static_cast<uint32_t>(v);
+  }
+  if (value.contains("m")) {
+    M3VDB_RETURN_IF_ERROR(ReadInt(value["m"], "index.m", 0, kU32, &v));
+    index->m = static_cast<uint32_t>(v);
+  }
+  if (value.contains("epochs")) {
+    M3VDB_RETURN_IF_ERROR(ReadInt(value["epochs"], "index.epochs", 0, kInt, &v));
+    index->epochs = static_cast<int>(v);
+  }
+  if (value.contains("nprobe")) {
+    M3VDB_RETURN_IF_ERROR(ReadInt(value["nprobe"], "index.nprobe", 1, kInt, &v));
+    index->nprobe = static_cast<int>(v);
+  }
+  if (value.contains("train_threshold")) {
+    M3VDB_RETURN_IF_ERROR(
+        ReadInt(value["train_threshold"], "index.train_threshold", 0, std::numeric_limits<int64_t>::max(), &v));
+    index->train_threshold = static_cast<uint64_t>(v);
+  }
+  if (value.contains("opq")) M3VDB_RETURN_IF_ERROR(ReadBool(value["opq"], "index.opq", &index->opq));
+  if (value.contains("distill")) M3VDB_RETURN_IF_ERROR(ReadBool(value["distill"], "index.distill", &index->distill));
+  return Status::OK();
+}
+
 Status ReadInclude(const Json& value, SearchRequest* request) {
   if (!value.is_array()) return Invalid("include", "must be a list of \"metadata\", \"text\", \"scores\"");
   request->options.include_metadata = request->options.include_text = request->include_scores = false;
@@ -199,7 +231,8 @@ Result<Json> ParseJsonObject(std::string_view body) {
 }
 
 Result<CollectionSpec> DecodeCollectionSpec(const Json& body) {
-  M3VDB_RETURN_IF_ERROR(CheckFields(body, {"dense_dim", "metric", "sparse", "colbert", "colbert_dim", "model"}, ""));
+  M3VDB_RETURN_IF_ERROR(
+      CheckFields(body, {"dense_dim", "metric", "sparse", "colbert", "colbert_dim", "model", "index"}, ""));
   CollectionSpec spec;
   if (!body.contains("dense_dim")) return Status::InvalidArgument("dense_dim is required");
   int64_t v = 0;
@@ -216,6 +249,7 @@ Result<CollectionSpec> DecodeCollectionSpec(const Json& body) {
     spec.schema.colbert_dim = static_cast<uint32_t>(v);
   }
   if (body.contains("model")) M3VDB_RETURN_IF_ERROR(ReadBool(body["model"], "model", &spec.model));
+  if (body.contains("index")) M3VDB_RETURN_IF_ERROR(ReadIndexSettings(body["index"], &spec.schema.index));
   return spec;
 }
 

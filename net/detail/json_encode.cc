@@ -34,11 +34,18 @@ Json Metadata(const std::string& metadata_json) {
 
 }  // namespace
 
-Json EncodeCollectionInfo(const CollectionInfo& info) {
+Json EncodeCollectionInfo(const CollectionInfo& info, const IndexInfo& state) {
   const CollectionSchema& s = info.schema;
-  return {{"name", info.name},   {"dense_dim", s.dense_dim}, {"metric", MetricName(s.metric)},
-          {"sparse", s.sparse},  {"colbert", s.colbert},     {"colbert_dim", s.colbert_dim},
-          {"count", info.count}};
+  const IndexSettings& settings = s.index;
+  Json index = {{"nlist", settings.nlist},     {"m", settings.m},
+                {"opq", settings.opq},         {"distill", settings.distill},
+                {"epochs", settings.epochs},   {"nprobe", settings.nprobe},
+                {"train_threshold", settings.train_threshold},
+                {"kind", state.kind},          {"generation", state.generation},
+                {"bytes_per_vector", state.bytes_per_vector}, {"training", state.training}};
+  return {{"name", info.name},  {"dense_dim", s.dense_dim}, {"metric", MetricName(s.metric)},
+          {"sparse", s.sparse}, {"colbert", s.colbert},     {"colbert_dim", s.colbert_dim},
+          {"count", info.count}, {"index", std::move(index)}};
 }
 
 Json EncodeDocument(const Document& doc) {

@@ -102,6 +102,53 @@ TEST_F(ServiceTest, CollectionLifecycle) {
   EXPECT_EQ(Parse(Call("GET", "/collections"))["collections"].size(), 1u);
 }
 
+// Index settings go in with PUT; GET reports them with the index state, flat until trained.
+TEST_F(ServiceTest, IndexSettingsAndState) {
+  Response r = Call("PUT", "/collections/c",
+                    json{{"dense_dim", 8},
+                         {"metric", "l2"},
+                         {"index", {{"nlist", 4}, {"m", 2}, {"distill", false}, {"nprobe", 2}, {"epochs", 1}}}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  json index = Parse(r)["index"];
+  EXPECT_EQ(index["nlist"], 4);
+  EXPECT_EQ(index["m"], 2);
+  EXPECT_EQ(index["distill"], false);
+  EXPECT_EQ(index["opq"], false);
+  EXPECT_EQ(index["nprobe"], 2);
+  EXPECT_EQ(index["train_threshold"], 0);
+  EXPECT_EQ(index["kind"], "flat");
+  EXPECT_EQ(index["generation"], 0);
+  EXPECT_EQ(index["bytes_per_vector"], 32);
+  EXPECT_EQ(index["training"], false);
+
+  json docs = json::array();
+  for (int i = 0; i < 400; ++i) {
+    std::vector<float> v(8);
+    for (int d = 0; d < 8; ++d) v[d] = float((i * 7 + d * 13) % 17) - float(i % 5);
+    docs.push_back({{"id", std::to_string(i)}, {"dense", v}});
+  }
+  ASSERT_EQ(Call("POST", "/collections/c/documents", json{{"documents", docs}}).status, 200);
+  auto collection = db_->GetCollection("c");
+  ASSERT_TRUE(collection.ok());
+  auto trained = (*collection)->Train(TrainOptions{});
+  ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+  index = Parse(Call("GET", "/collections/c"))["index"];
+  EXPECT_EQ(index["kind"], "ivfpq");
+  EXPECT_EQ(index["generation"], trained->generation);
+  EXPECT_EQ(index["bytes_per_vector"], 2);
+  EXPECT_EQ(Parse(Call("GET", "/collections"))["collections"][0]["index"]["kind"], "ivfpq");
+  r = Call("POST", "/collections/c/search", json{{"dense", docs[5]["dense"]}, {"nprobe", 4}, {"top_k", 1}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Parse(r)["results"][0]["id"], "5");
+
+  ExpectError(Call("PUT", "/collections/d", json{{"dense_dim", 8}, {"index", {{"nlist", "4"}}}}), 400,
+              "invalid_argument", "index.nlist must be an integer");
+  ExpectError(Call("PUT", "/collections/d", json{{"dense_dim", 8}, {"index", {{"lists", 4}}}}), 400,
+              "invalid_argument", "index: unknown field 'lists'");
+  ExpectError(Call("PUT", "/collections/d", json{{"dense_dim", 8}, {"index", {{"opq", "yes"}}}}), 400,
+              "invalid_argument", "index.opq must be true or false");
+}
+
 TEST_F(ServiceTest, PutCollectionRejectsBadBodies) {
   ExpectError(Call("PUT", "/collections/c", std::string("{\"dense_dim\": 4")), 400, "invalid_argument", "not valid JSON");
   ExpectError(Call("PUT", "/collections/c", std::string("[1, 2]")), 400, "invalid_argument", "JSON object");
