@@ -1,8 +1,8 @@
 // http_bench: the C++ side of bench/http_load.sh (which drives the HTTP search load with wrk).
 //
-//   http_bench ingest  --port P --collection C --format json|b64   Fashion-MNIST's 60,000 training
-//                      vectors through POST /documents in batches; prints vectors/s (request
-//                      encoding is done beforehand and not timed)
+//   http_bench ingest  --port P --collection C --format json|b64 [--clients N]   Fashion-MNIST's
+//                      60,000 training vectors through POST /documents in batches; prints
+//                      vectors/s (request bodies are encoded beforehand, not timed)
 //   http_bench queries --out FILE                                  search bodies for wrk, one per line
 //   http_bench library --db DIR --collection C --threads N         the same searches through the
 //                      embedded library from N threads (the server must be stopped: one process
@@ -71,32 +71,48 @@ struct Flags {
   size_t queries = 1000;
   std::string db;
   size_t threads = 1;
+  size_t clients = 1;
   double seconds = 10;
   std::string api_key;
 };
 
+// Every request body is encoded before the clock starts; `clients` connections send batches
+// concurrently (batch i goes to client i % clients).
 int Ingest(const Flags& f) {
   auto base = tools::ReadIdxImages(f.data + "/train-images-idx3-ubyte.gz");
   if (!base.ok()) return Fail(base.status());
-  auto client = net::HttpClient::Connect(f.host, f.port, std::chrono::seconds(300));
-  if (!client.ok()) return Fail(client.status());
-  if (!f.api_key.empty()) (*client)->SetHeader("Authorization", "Bearer " + f.api_key);
   const bool base64 = f.format == "b64";
-  const std::string target = "/collections/" + f.collection + "/documents";
-  Clock::duration busy{};
+  std::vector<std::string> bodies;
   size_t bytes = 0;
   for (size_t start = 0; start < base->rows; start += f.batch) {
-    const std::string body = DocumentsBody(*base, start, std::min(base->rows, start + f.batch), base64);
-    bytes += body.size();
-    const auto t = Clock::now();
-    auto reply = (*client)->Send("POST", target, body);
-    busy += Clock::now() - t;
-    if (!reply.ok()) return Fail(reply.status());
-    if (reply->status != 200) return Fail(Status::Internal("HTTP " + std::to_string(reply->status) + ": " + reply->body));
+    bodies.push_back(DocumentsBody(*base, start, std::min(base->rows, start + f.batch), base64));
+    bytes += bodies.back().size();
   }
-  std::printf("RESULT mode=ingest format=%s vectors=%zu batch=%zu seconds=%.3f vectors_per_s=%.0f mib_per_batch=%.2f\n",
-              f.format.c_str(), base->rows, f.batch, Seconds(busy), base->rows / Seconds(busy),
-              bytes / double(1 << 20) / double((base->rows + f.batch - 1) / f.batch));
+  const std::string target = "/collections/" + f.collection + "/documents";
+  std::vector<Status> failures(f.clients);
+  std::vector<std::thread> clients;
+  const auto start = Clock::now();
+  for (size_t c = 0; c < f.clients; ++c) {
+    clients.emplace_back([&, c] {
+      auto client = net::HttpClient::Connect(f.host, f.port, std::chrono::seconds(300));
+      if (!client.ok()) return void(failures[c] = client.status());
+      if (!f.api_key.empty()) (*client)->SetHeader("Authorization", "Bearer " + f.api_key);
+      for (size_t i = c; i < bodies.size(); i += f.clients) {
+        auto reply = (*client)->Send("POST", target, bodies[i]);
+        if (!reply.ok()) return void(failures[c] = reply.status());
+        if (reply->status != 200)
+          return void(failures[c] = Status::Internal("HTTP " + std::to_string(reply->status) + ": " + reply->body));
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  const double seconds = Seconds(Clock::now() - start);
+  for (const Status& s : failures)
+    if (!s.ok()) return Fail(s);
+  std::printf("RESULT mode=ingest format=%s clients=%zu vectors=%zu batch=%zu seconds=%.3f vectors_per_s=%.0f "
+              "mib_per_batch=%.2f\n",
+              f.format.c_str(), f.clients, base->rows, f.batch, seconds, base->rows / seconds,
+              bytes / double(1 << 20) / double(bodies.size()));
   return 0;
 }
 
@@ -204,6 +220,7 @@ int main(int argc, char** argv) {
   ingest->add_option("--format", f.format)->check(CLI::IsMember({"json", "b64"}));
   ingest->add_option("--batch", f.batch);
   ingest->add_option("--api-key", f.api_key);
+  ingest->add_option("--clients", f.clients, "concurrent connections")->check(CLI::PositiveNumber);
   auto* queries = app.add_subcommand("queries", "Write search bodies (one JSON per line) for wrk");
   queries->add_option("--out", f.out)->required();
   queries->add_option("--count", f.queries);

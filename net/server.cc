@@ -23,8 +23,9 @@ class Server::Impl {
   Impl(Database& db, const ServerOptions& options, ComputePool* pool)
       : own_pool_(pool ? nullptr
                        : std::make_unique<ComputePool>(
-                             options.compute_threads ? options.compute_threads
-                                                     : std::max(1u, std::thread::hardware_concurrency()),
+                             options.compute_threads
+                                 ? options.compute_threads
+                                 : std::max<size_t>(32, 4 * size_t{std::max(1u, std::thread::hardware_concurrency())}),
                              options.queue_capacity)),
         context_(db, options, pool ? *pool : *own_pool_),
         control_(asio::make_strand(io_)),

@@ -4,7 +4,9 @@
 // body timeout and a body limit (413 beyond it), and hands complete requests to `Service`
 // (service.h), which holds the whole API. Requests that reach the engine run on a
 // `ComputePool` (compute_pool.h); when its bounded queue is full the server answers 503 at
-// once instead of queueing without bound. /healthz and /metrics are answered on the I/O
+// once instead of queueing without bound. Concurrent searches of a collection are coalesced
+// into batched engine calls, so there are more compute threads than cores by default: threads
+// waiting to join a batch sleep. /healthz and /metrics are answered on the I/O
 // threads, so they respond even under overload. Connections are kept alive between requests
 // up to an idle timeout. Every response is logged (one line at info) and counted in /metrics.
 //
@@ -37,8 +39,10 @@ struct ServerOptions {
   uint16_t port = 8080;            // 0: the system picks a free port (see Server::port())
   std::vector<std::string> api_keys;  // empty: no authentication (see ServiceOptions)
   size_t io_threads = 2;              // threads reading and writing sockets
-  size_t compute_threads = 0;         // threads running engine calls; 0: one per hardware thread
+  size_t compute_threads = 0;         // threads running engine calls; 0: max(32, 4 per hardware thread)
   size_t queue_capacity = 64;         // requests that may wait for a compute thread; more get 503
+  size_t search_runners = 1;          // see ServiceOptions
+  size_t max_search_batch = 64;       // see ServiceOptions; 1: no coalescing
   size_t max_body_bytes = 64u << 20;  // larger request bodies get 413
   std::chrono::milliseconds header_timeout{10'000};    // to read a request's header
   std::chrono::milliseconds body_timeout{60'000};      // to read its body, and to write a response

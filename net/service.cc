@@ -10,6 +10,7 @@
 #include "net/detail/http_status.h"
 #include "net/detail/metrics.h"
 #include "net/detail/router.h"
+#include "net/detail/search_batcher.h"
 
 namespace m3vdb::net {
 namespace {
@@ -46,7 +47,11 @@ Response ErrorResponse(int http_status, std::string_view code, std::string_view 
 }
 
 Service::Service(Database& db, ServiceOptions options)
-    : db_(db), options_(std::move(options)), metrics_(std::make_unique<detail::Metrics>()) {}
+    : db_(db),
+      options_(std::move(options)),
+      metrics_(std::make_unique<detail::Metrics>()),
+      searches_(std::make_unique<detail::SearchBatcher>(
+          options_.search_runners, options_.max_search_batch)) {}
 
 Service::~Service() = default;
 
@@ -95,7 +100,7 @@ Response Service::Handle(const Request& request) const {
       case RouteId::kMetrics: {
         Response response;
         response.content_type = "text/plain; version=0.0.4";
-        response.body = metrics_->Render(db_.ListCollections());
+        response.body = metrics_->Render(db_.ListCollections(), searches_->engine_calls(), searches_->searches());
         return response;
       }
       case RouteId::kListCollections: return detail::ListCollections(db_, request, params);
@@ -105,7 +110,7 @@ Response Service::Handle(const Request& request) const {
       case RouteId::kPostDocuments: return detail::PostDocuments(db_, request, params);
       case RouteId::kGetDocument: return detail::GetDocument(db_, request, params);
       case RouteId::kDeleteDocument: return detail::DeleteDocument(db_, request, params);
-      case RouteId::kSearch: return detail::Search(db_, request, params);
+      case RouteId::kSearch: return detail::Search(db_, *searches_, request, params);
     }
     return ErrorResponse(Status::Internal("route without a handler"));
   } catch (const std::exception& e) {  // the edge of the module: nothing escapes to the server

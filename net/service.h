@@ -25,6 +25,7 @@ namespace m3vdb::net {
 
 namespace detail {
 class Metrics;
+class SearchBatcher;
 }
 
 // One HTTP request as the API sees it, independent of any socket.
@@ -47,6 +48,12 @@ struct ServiceOptions {
   // Accepted API keys. Empty: no authentication. Otherwise every route except GET /healthz
   // needs `Authorization: Bearer <key>`; keys are compared in constant time.
   std::vector<std::string> api_keys;
+  // Searches of one collection (with equal options) that run at once; more concurrent ones
+  // wait and are answered together by one batched engine call. One batch at a time suits an
+  // exact dense index: the batch's GEMM is bound by one pass over the stored vectors.
+  size_t search_runners = 1;
+  // Most searches answered by one batched call; 1 turns coalescing off.
+  size_t max_search_batch = 64;
 };
 
 // The JSON error response for an engine status (its code picks the HTTP code).
@@ -80,6 +87,7 @@ class Service {
   Database& db_;
   ServiceOptions options_;
   std::unique_ptr<detail::Metrics> metrics_;
+  std::unique_ptr<detail::SearchBatcher> searches_;
 };
 
 }  // namespace m3vdb::net

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "net/detail/json_codec.h"
+#include "net/detail/search_batcher.h"
 #include "net/service.h"
 
 namespace m3vdb::net::detail {
@@ -28,8 +29,8 @@ Response PostDocuments(Database& db, const Request& request, const PathParams& p
 Response GetDocument(Database& db, const Request& request, const PathParams& params);
 Response DeleteDocument(Database& db, const Request& request, const PathParams& params);
 
-// search_handler.cc
-Response Search(Database& db, const Request& request, const PathParams& params);
+// search_handler.cc: concurrent searches are coalesced by `batcher`.
+Response Search(Database& db, SearchBatcher& batcher, const Request& request, const PathParams& params);
 
 // Shared by the handlers.
 Response JsonResponse(int status, const Json& body);

@@ -40,7 +40,8 @@ void Metrics::Record(std::string_view method, std::string_view route, int status
   h.sum += seconds;
 }
 
-std::string Metrics::Render(const std::vector<CollectionInfo>& collections) const {
+std::string Metrics::Render(const std::vector<CollectionInfo>& collections, uint64_t search_calls,
+                            uint64_t searches) const {
   std::string out;
   out += "# HELP m3vdb_http_requests_total HTTP requests answered, by route, method and status.\n";
   out += "# TYPE m3vdb_http_requests_total counter\n";
@@ -70,6 +71,12 @@ std::string Metrics::Render(const std::vector<CollectionInfo>& collections) cons
   out += "# TYPE m3vdb_collection_documents gauge\n";
   for (const CollectionInfo& c : collections)
     out += "m3vdb_collection_documents{collection=\"" + Label(c.name) + "\"} " + std::to_string(c.count) + "\n";
+  out += "# HELP m3vdb_dense_searches_total Searches with a dense part.\n";
+  out += "# TYPE m3vdb_dense_searches_total counter\n";
+  out += "m3vdb_dense_searches_total " + std::to_string(searches) + "\n";
+  out += "# HELP m3vdb_dense_search_engine_calls_total Engine calls answering them (concurrent searches are batched).\n";
+  out += "# TYPE m3vdb_dense_search_engine_calls_total counter\n";
+  out += "m3vdb_dense_search_engine_calls_total " + std::to_string(search_calls) + "\n";
   return out;
 }
 

@@ -24,8 +24,9 @@ class Metrics {
   // `route` is a bounded label (the route pattern), never a raw path.
   void Record(std::string_view method, std::string_view route, int status, double seconds);
 
-  // The text exposition format (version 0.0.4).
-  std::string Render(const std::vector<CollectionInfo>& collections) const;
+  // The text exposition format (version 0.0.4). `search_calls` and `searches`: engine calls
+  // made for dense searches and the searches they answered (see SearchBatcher).
+  std::string Render(const std::vector<CollectionInfo>& collections, uint64_t search_calls, uint64_t searches) const;
 
  private:
   struct Histogram {

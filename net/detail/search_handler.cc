@@ -5,7 +5,7 @@
 
 namespace m3vdb::net::detail {
 
-Response Search(Database& db, const Request& request, const PathParams& params) {
+Response Search(Database& db, SearchBatcher& batcher, const Request& request, const PathParams& params) {
   const auto start = std::chrono::steady_clock::now();
   auto collection = db.GetCollection(params.collection);
   if (!collection.ok()) return ErrorResponse(collection.status());
@@ -14,7 +14,7 @@ Response Search(Database& db, const Request& request, const PathParams& params) 
   auto search = DecodeSearchRequest(*body);
   if (!search.ok()) return ErrorResponse(search.status());
   if (search->has_text) return ErrorResponse(NoModelError("the query has text"));
-  auto hits = (*collection)->Search(search->query, search->options);
+  auto hits = batcher.Search(*collection, search->query, search->options);
   if (!hits.ok()) return ErrorResponse(hits.status());
   const double took_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return JsonResponse(200, EncodeSearchResults(*hits, *search, took_ms));

@@ -42,7 +42,9 @@ class SessionRegistry {
 // What the listener and every session share; owned by the server.
 struct ServerContext {
   ServerContext(Database& db, const ServerOptions& options, ComputePool& pool)
-      : options(options), service(db, ServiceOptions{options.api_keys}), pool(pool) {}
+      : options(options),
+        service(db, ServiceOptions{options.api_keys, options.search_runners, options.max_search_batch}),
+        pool(pool) {}
   const ServerOptions options;
   const Service service;
   ComputePool& pool;

@@ -386,7 +386,7 @@ TEST_F(ServiceTest, MetricsCountRequestsAndDocuments) {
   Response r = Call("GET", "/metrics");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "text/plain; version=0.0.4");
-  const std::string& text = r.body;
+  std::string text = r.body;
   EXPECT_NE(text.find("m3vdb_http_requests_total{route=\"/collections/{name}/search\",method=\"POST\",status=\"200\"} 2"),
             std::string::npos) << text;
   EXPECT_NE(text.find("m3vdb_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1"), std::string::npos);
@@ -397,6 +397,10 @@ TEST_F(ServiceTest, MetricsCountRequestsAndDocuments) {
   EXPECT_NE(text.find("m3vdb_http_request_duration_seconds_count{route=\"/collections/{name}/search\"} 2"), std::string::npos);
   EXPECT_NE(text.find("m3vdb_collection_documents{collection=\"c\"} 1"), std::string::npos) << text;
   EXPECT_NE(text.find("m3vdb_collections 1"), std::string::npos);
+  ASSERT_EQ(Call("POST", "/collections/c/search", json{{"dense", {1, 2}}}).status, 200);
+  text = Call("GET", "/metrics").body;
+  EXPECT_NE(text.find("m3vdb_dense_searches_total 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("m3vdb_dense_search_engine_calls_total 1"), std::string::npos);
 }
 
 }  // namespace
