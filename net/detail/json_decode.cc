@@ -43,6 +43,18 @@ Status ReadInt(const Json& value, const std::string& where, int64_t min, int64_t
   return Status::OK();
 }
 
+// `object[key]` into `*out` when present (an integer in min..max); absent keeps `*out`.
+template <class T>
+Status ReadOptionalInt(const Json& object, std::string_view key, const std::string& where, int64_t min, int64_t max,
+                       T* out) {
+  const auto it = object.find(key);
+  if (it == object.end()) return Status::OK();
+  int64_t v = 0;
+  M3VDB_RETURN_IF_ERROR(ReadInt(*it, Field(where, key), min, max, &v));
+  *out = static_cast<T>(v);
+  return Status::OK();
+}
+
 Status ReadFloats(const Json& value, const std::string& where, std::vector<float>* out) {
   if (!value.is_array()) return Invalid(where, "must be an array of numbers");
   out->resize(value.size());
@@ -137,28 +149,12 @@ Status ReadIndexSettings(const Json& value, IndexSettings* index) {
   M3VDB_RETURN_IF_ERROR(
       CheckFields(value, {"nlist", "m", "opq", "distill", "epochs", "nprobe", "train_threshold"}, "index"));
   constexpr int64_t kU32 = std::numeric_limits<uint32_t>::max(), kInt = std::numeric_limits<int>::max();
-  int64_t v = 0;
-  if (value.contains("nlist")) {
-    M3VDB_RETURN_IF_ERROR(ReadInt(value["nlist"], "index.nlist", 1, kU32, &v));
-    index->nlist = static_cast<uint32_t>(v);
-  }
-  if (value.contains("m")) {
-    M3VDB_RETURN_IF_ERROR(ReadInt(value["m"], "index.m", 0, kU32, &v));
-    index->m = static_cast<uint32_t>(v);
-  }
-  if (value.contains("epochs")) {
-    M3VDB_RETURN_IF_ERROR(ReadInt(value["epochs"], "index.epochs", 0, kInt, &v));
-    index->epochs = static_cast<int>(v);
-  }
-  if (value.contains("nprobe")) {
-    M3VDB_RETURN_IF_ERROR(ReadInt(value["nprobe"], "index.nprobe", 1, kInt, &v));
-    index->nprobe = static_cast<int>(v);
-  }
-  if (value.contains("train_threshold")) {
-    M3VDB_RETURN_IF_ERROR(
-        ReadInt(value["train_threshold"], "index.train_threshold", 0, std::numeric_limits<int64_t>::max(), &v));
-    index->train_threshold = static_cast<uint64_t>(v);
-  }
+  M3VDB_RETURN_IF_ERROR(ReadOptionalInt(value, "nlist", "index", 1, kU32, &index->nlist));
+  M3VDB_RETURN_IF_ERROR(ReadOptionalInt(value, "m", "index", 0, kU32, &index->m));
+  M3VDB_RETURN_IF_ERROR(ReadOptionalInt(value, "epochs", "index", 0, kInt, &index->epochs));
+  M3VDB_RETURN_IF_ERROR(ReadOptionalInt(value, "nprobe", "index", 1, kInt, &index->nprobe));
+  M3VDB_RETURN_IF_ERROR(ReadOptionalInt(value, "train_threshold", "index", 0, std::numeric_limits<int64_t>::max(),
+                                        &index->train_threshold));
   if (value.contains("opq")) M3VDB_RETURN_IF_ERROR(ReadBool(value["opq"], "index.opq", &index->opq));
   if (value.contains("distill")) M3VDB_RETURN_IF_ERROR(ReadBool(value["distill"], "index.distill", &index->distill));
   return Status::OK();
@@ -235,19 +231,15 @@ Result<CollectionSpec> DecodeCollectionSpec(const Json& body) {
       CheckFields(body, {"dense_dim", "metric", "sparse", "colbert", "colbert_dim", "model", "index"}, ""));
   CollectionSpec spec;
   if (!body.contains("dense_dim")) return Status::InvalidArgument("dense_dim is required");
-  int64_t v = 0;
-  M3VDB_RETURN_IF_ERROR(ReadInt(body["dense_dim"], "dense_dim", 1, std::numeric_limits<uint32_t>::max(), &v));
-  spec.schema.dense_dim = static_cast<uint32_t>(v);
+  constexpr int64_t kU32 = std::numeric_limits<uint32_t>::max();
+  M3VDB_RETURN_IF_ERROR(ReadOptionalInt(body, "dense_dim", "", 1, kU32, &spec.schema.dense_dim));
   if (body.contains("metric")) {
     if (!body["metric"].is_string()) return Invalid("metric", "must be \"ip\" or \"l2\"");
     M3VDB_ASSIGN_OR_RETURN(spec.schema.metric, ParseMetric(body["metric"].get_ref<const std::string&>()));
   }
   if (body.contains("sparse")) M3VDB_RETURN_IF_ERROR(ReadBool(body["sparse"], "sparse", &spec.schema.sparse));
   if (body.contains("colbert")) M3VDB_RETURN_IF_ERROR(ReadBool(body["colbert"], "colbert", &spec.schema.colbert));
-  if (body.contains("colbert_dim")) {
-    M3VDB_RETURN_IF_ERROR(ReadInt(body["colbert_dim"], "colbert_dim", 0, std::numeric_limits<uint32_t>::max(), &v));
-    spec.schema.colbert_dim = static_cast<uint32_t>(v);
-  }
+  M3VDB_RETURN_IF_ERROR(ReadOptionalInt(body, "colbert_dim", "", 0, kU32, &spec.schema.colbert_dim));
   if (body.contains("model")) M3VDB_RETURN_IF_ERROR(ReadBool(body["model"], "model", &spec.model));
   if (body.contains("index")) M3VDB_RETURN_IF_ERROR(ReadIndexSettings(body["index"], &spec.schema.index));
   return spec;
@@ -284,20 +276,10 @@ Result<SearchRequest> DecodeSearchRequest(const Json& body) {
   if (body.contains("sparse")) M3VDB_RETURN_IF_ERROR(ReadSparse(body["sparse"], "sparse", &request.query.sparse));
   if (body.contains("colbert")) M3VDB_RETURN_IF_ERROR(ReadColbert(body["colbert"], "colbert", &request.query.colbert));
   SearchOptions& options = request.options;
-  int64_t v = 0;
   constexpr int64_t kIntMax = std::numeric_limits<int>::max();
-  if (body.contains("top_k")) {
-    M3VDB_RETURN_IF_ERROR(ReadInt(body["top_k"], "top_k", 1, kIntMax, &v));
-    options.top_k = static_cast<int>(v);
-  }
-  if (body.contains("rerank_k")) {
-    M3VDB_RETURN_IF_ERROR(ReadInt(body["rerank_k"], "rerank_k", 1, kIntMax, &v));
-    options.rerank_k = static_cast<int>(v);
-  }
-  if (body.contains("nprobe")) {
-    M3VDB_RETURN_IF_ERROR(ReadInt(body["nprobe"], "nprobe", 0, kIntMax, &v));
-    options.nprobe = static_cast<int>(v);
-  }
+  M3VDB_RETURN_IF_ERROR(ReadOptionalInt(body, "top_k", "", 1, kIntMax, &options.top_k));
+  M3VDB_RETURN_IF_ERROR(ReadOptionalInt(body, "rerank_k", "", 1, kIntMax, &options.rerank_k));
+  M3VDB_RETURN_IF_ERROR(ReadOptionalInt(body, "nprobe", "", 0, kIntMax, &options.nprobe));
   if (body.contains("fusion")) {
     const Json& fusion = body["fusion"];
     if (fusion == "weighted") options.fusion = Fusion::kWeighted;

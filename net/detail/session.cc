@@ -109,14 +109,20 @@ void Session::ReadHeader() {
                           [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
 }
 
-void Session::OnHeader(beast::error_code ec) {
+// A failed read: 413 for a body over the limit, 400 for malformed HTTP; otherwise (the peer
+// left, a timeout, shutdown) the connection just closes.
+void Session::OnReadError(beast::error_code ec) {
   if (ec == http::error::body_limit) {
     return Reject(ErrorResponse(Status::ResourceExhausted(
         "the request body is larger than the limit of " + std::to_string(context_.options.max_body_bytes) + " bytes")));
   }
-  if (ec && IsHttpParseError(ec) && ec != http::error::end_of_stream && ec != http::error::partial_message)
+  if (IsHttpParseError(ec) && ec != http::error::end_of_stream && ec != http::error::partial_message)
     return Reject(ErrorResponse(Status::InvalidArgument("malformed HTTP request: " + ec.message())));
-  if (ec) return Close();
+  Close();
+}
+
+void Session::OnHeader(beast::error_code ec) {
+  if (ec) return OnReadError(ec);
   auto& header = parser_->get();
   if (beast::iequals(header[http::field::expect], "100-continue")) {
     // The client waits for this before sending its body (curl does for bodies over 1 KiB).
@@ -137,13 +143,7 @@ void Session::ReadBody() {
 }
 
 void Session::OnBody(beast::error_code ec) {
-  if (ec == http::error::body_limit) {
-    return Reject(ErrorResponse(Status::ResourceExhausted(
-        "the request body is larger than the limit of " + std::to_string(context_.options.max_body_bytes) + " bytes")));
-  }
-  if (ec && IsHttpParseError(ec) && ec != http::error::end_of_stream && ec != http::error::partial_message)
-    return Reject(ErrorResponse(Status::InvalidArgument("malformed HTTP request: " + ec.message())));
-  if (ec) return Close();
+  if (ec) return OnReadError(ec);
   Dispatch();
 }
 

@@ -74,6 +74,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHeader(boost::beast::error_code ec);
   void ReadBody();
   void OnBody(boost::beast::error_code ec);
+  void OnReadError(boost::beast::error_code ec);
   void Dispatch();
   void Write(Response response);
   void OnWrite(boost::beast::error_code ec);

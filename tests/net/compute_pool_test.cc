@@ -6,24 +6,28 @@
 
 #include <atomic>
 #include <future>
+#include <memory>
 
 namespace m3vdb::net {
 namespace {
 
-// Occupies one worker until released.
+// Occupies one worker until released. The task holds only shared states, never the Blocker.
 class Blocker {
  public:
   std::function<void()> Task() {
-    return [this] {
-      started_.set_value();
-      release_.get_future().wait();
+    return [started = started_, released = released_] {
+      started->set_value();
+      released.wait();
     };
   }
-  void WaitStarted() { started_.get_future().wait(); }
+  void WaitStarted() { started_future_.wait(); }
   void Release() { release_.set_value(); }
 
  private:
-  std::promise<void> started_, release_;
+  std::shared_ptr<std::promise<void>> started_ = std::make_shared<std::promise<void>>();
+  std::future<void> started_future_ = started_->get_future();
+  std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
 };
 
 TEST(ComputePool, RefusesBeyondTheQueueCapacity) {

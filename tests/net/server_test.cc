@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <future>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -173,12 +174,20 @@ TEST_F(ServerTest, OverloadAnswers503) {
   StartServer({}, &pool);
   auto client = Client();
   ASSERT_EQ(Send(*client, "PUT", "/collections/c", {{"dense_dim", 2}}).status, 201);
-  std::promise<void> started, release;
-  ASSERT_TRUE(pool.TrySubmit([&] {
-    started.set_value();
-    release.get_future().wait();
-  }));
-  started.get_future().wait();
+  auto started = std::make_shared<std::promise<void>>();
+  std::promise<void> release;
+  // The worker may still be finishing the previous request for a moment.
+  auto blocker = [started, released = release.get_future().share()] {
+    started->set_value();
+    released.wait();
+  };
+  bool submitted = false;
+  for (int i = 0; i < 2000 && !submitted; ++i) {
+    submitted = pool.TrySubmit(blocker);
+    if (!submitted) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(submitted);
+  started->get_future().wait();
   HttpReply r = Send(*client, "POST", "/collections/c/search", {{"dense", {1, 0}}});
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(ErrorCode(r), "unavailable");
@@ -255,12 +264,20 @@ TEST_F(ServerTest, GracefulShutdownFinishesInFlightRequests) {
   StartServer({}, &pool);
   const uint16_t port = server_->port();
   ASSERT_EQ(Send(*Client(), "PUT", "/collections/c", {{"dense_dim", 2}}).status, 201);
-  std::promise<void> started, release;
-  ASSERT_TRUE(pool.TrySubmit([&] {
-    started.set_value();
-    release.get_future().wait();
-  }));
-  started.get_future().wait();
+  auto started = std::make_shared<std::promise<void>>();
+  std::promise<void> release;
+  // The worker may still be finishing the previous request for a moment.
+  auto blocker = [started, released = release.get_future().share()] {
+    started->set_value();
+    released.wait();
+  };
+  bool submitted = false;
+  for (int i = 0; i < 2000 && !submitted; ++i) {
+    submitted = pool.TrySubmit(blocker);
+    if (!submitted) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(submitted);
+  started->get_future().wait();
   // This write waits in the queue behind the blocker.
   auto writer = std::async(std::launch::async, [&] {
     auto client = Client();
