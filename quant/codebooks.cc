@@ -40,7 +40,7 @@ Status Codebooks::Validate() const {
 void Codebooks::Rotate(const float* x, size_t n, float* out) const {
   const size_t d = params.dim;
   if (rotation.empty()) {
-    std::memcpy(out, x, n * d * sizeof(float));
+    if (n > 0) std::memcpy(out, x, n * d * sizeof(float));
     return;
   }
   // out[n x d] = x[n x d] * R^T
@@ -135,7 +135,7 @@ Result<Codebooks> Codebooks::Parse(std::string_view in) {
   size_t pos = 0;
   auto get = [&](void* p, size_t n) {
     if (in.size() - pos < n) return false;
-    std::memcpy(p, in.data() + pos, n);
+    if (n > 0) std::memcpy(p, in.data() + pos, n);  // p is null for an empty table
     pos += n;
     return true;
   };

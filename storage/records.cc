@@ -33,7 +33,7 @@ class Reader {
   }
   bool ReadBytes(void* dst, size_t n) {
     if (in_.size() - pos_ < n) return false;
-    std::memcpy(dst, in_.data() + pos_, n);
+    if (n > 0) std::memcpy(dst, in_.data() + pos_, n);  // dst may be null when n == 0
     pos_ += n;
     return true;
   }

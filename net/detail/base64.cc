@@ -90,7 +90,7 @@ Result<std::vector<float>> DecodeFloatsBase64(std::string_view text) {
                                    " bytes, not a multiple of 4 (float32 values)");
   std::vector<float> values(bytes.size() / 4);
   if constexpr (std::endian::native == std::endian::little) {
-    std::memcpy(values.data(), bytes.data(), bytes.size());
+    if (!values.empty()) std::memcpy(values.data(), bytes.data(), bytes.size());
     return values;
   }
   for (size_t i = 0; i < values.size(); ++i) {
