@@ -156,29 +156,42 @@ struct PickAvx2 {
   static constexpr Kernel value = &DotAvx2<NQ>;
 };
 
-enum class Isa { kScalar, kAvx2, kAvx512 };
+bool Supported(DotIsa isa) {
+  switch (isa) {
+    case DotIsa::kScalar: return true;
+    case DotIsa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case DotIsa::kAvx512: return __builtin_cpu_supports("avx512f");
+  }
+  return false;
+}
 
-Isa BestIsa() {
-  static const Isa isa = __builtin_cpu_supports("avx512f")                                          ? Isa::kAvx512
-                         : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? Isa::kAvx2
-                                                                                             : Isa::kScalar;
+DotIsa BestIsa() {
+  static const DotIsa isa = Supported(DotIsa::kAvx512) ? DotIsa::kAvx512
+                            : Supported(DotIsa::kAvx2) ? DotIsa::kAvx2
+                                                       : DotIsa::kScalar;
   return isa;
 }
 
 }  // namespace
 
-void DotBlock(const float* docs, size_t nd, size_t dim, const float* queries, size_t nq, float* out) {
+bool DotBlockWith(DotIsa isa, const float* docs, size_t nd, size_t dim, const float* queries, size_t nq, float* out) {
   static_assert(kDotGroup == 8, "KernelFor covers 1..8 queries");
+  if (!Supported(isa)) return false;
   for (size_t q0 = 0; q0 < nq; q0 += kDotGroup) {
     const size_t g = std::min(kDotGroup, nq - q0);
     const float* q = queries + q0 * dim;
     float* o = out + q0 * nd;
-    switch (BestIsa()) {
-      case Isa::kAvx512: KernelFor<PickAvx512>(g)(docs, nd, dim, q, o); break;
-      case Isa::kAvx2: KernelFor<PickAvx2>(g)(docs, nd, dim, q, o); break;
-      case Isa::kScalar: DotScalar(docs, nd, dim, q, g, o); break;
+    switch (isa) {
+      case DotIsa::kAvx512: KernelFor<PickAvx512>(g)(docs, nd, dim, q, o); break;
+      case DotIsa::kAvx2: KernelFor<PickAvx2>(g)(docs, nd, dim, q, o); break;
+      case DotIsa::kScalar: DotScalar(docs, nd, dim, q, g, o); break;
     }
   }
+  return true;
+}
+
+void DotBlock(const float* docs, size_t nd, size_t dim, const float* queries, size_t nq, float* out) {
+  DotBlockWith(BestIsa(), docs, nd, dim, queries, nq, out);
 }
 
 }  // namespace m3vdb::index::detail

@@ -16,4 +16,8 @@ inline constexpr size_t kDotGroup = 8;
 // (size nd*dim), `queries` nq x dim (size nq*dim), `out` size nq*nd.
 void DotBlock(const float* docs, size_t nd, size_t dim, const float* queries, size_t nq, float* out);
 
+// The same with a chosen instruction set (for tests); false, doing nothing, when this CPU lacks it.
+enum class DotIsa { kScalar, kAvx2, kAvx512 };
+bool DotBlockWith(DotIsa isa, const float* docs, size_t nd, size_t dim, const float* queries, size_t nq, float* out);
+
 }  // namespace m3vdb::index::detail

@@ -122,8 +122,9 @@ TEST(FlatDenseIndexEdgeTest, LargeSmallBatchScanMatchesBruteForce) {
     ASSERT_EQ(results[q].size(), k);
     for (size_t r = 0; r < k; ++r) {
       EXPECT_NEAR(results[q][r].score, all[r].first, 1e-4) << "query " << q << " rank " << r;
-      if (r + 1 < k && all[r].first - all[r + 1].first > 1e-4 && (r == 0 || all[r - 1].first - all[r].first > 1e-4))
+      if (r + 1 < k && all[r].first - all[r + 1].first > 1e-4 && (r == 0 || all[r - 1].first - all[r].first > 1e-4)) {
         EXPECT_EQ(results[q][r].id, all[r].second) << "query " << q << " rank " << r;
+      }
     }
   }
 }
