@@ -42,7 +42,7 @@ constexpr int Avx512Rows() {
 
 template <int NQ>
 __attribute__((target("avx512f"))) void DotAvx512(const float* docs, size_t nd, size_t dim, const float* q,
-                                                 float* out) {
+                                                  float* out) {
   constexpr int R = Avx512Rows<NQ>();
   const size_t full = dim / 16 * 16;
   const __mmask16 tail = static_cast<__mmask16>((1u << (dim - full)) - 1);
@@ -90,32 +90,31 @@ __attribute__((target("avx2,fma"))) float Sum8(__m256 v) {
 }
 
 template <int NQ>
-__attribute__((target("avx2,fma"))) void DotAvx2(const float* docs, size_t nd, size_t dim, const float* q,
-                                                float* out) {
+__attribute__((target("avx2,fma"))) void DotAvx2(const float* docs, size_t nd, size_t dim, const float* q, float* out) {
   constexpr int R = RowsPerStep<NQ>();
   const size_t full = dim / 8 * 8;
   size_t r = 0;
   for (; r + R <= nd; r += R) {
     __m256 acc[R][NQ];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int i = 0; i < R; ++i)
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int k = 0; k < NQ; ++k) acc[i][k] = _mm256_setzero_ps();
     for (size_t j = 0; j < full; j += 8) {
       __m256 qv[NQ];
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int k = 0; k < NQ; ++k) qv[k] = _mm256_loadu_ps(q + k * dim + j);
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int i = 0; i < R; ++i) {
         const __m256 v = _mm256_loadu_ps(docs + (r + i) * dim + j);
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int k = 0; k < NQ; ++k) acc[i][k] = _mm256_fmadd_ps(v, qv[k], acc[i][k]);
       }
     }
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int i = 0; i < R; ++i) {
       const float* row = docs + (r + i) * dim;
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int k = 0; k < NQ; ++k) {
         float s = Sum8(acc[i][k]);
         for (size_t j = full; j < dim; ++j) s += row[j] * q[k * dim + j];
@@ -126,7 +125,7 @@ __attribute__((target("avx2,fma"))) void DotAvx2(const float* docs, size_t nd, s
   if (r < nd) {
     // Fewer than R rows left: the scalar code, writing into a strided output.
     for (; r < nd; ++r)
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int k = 0; k < NQ; ++k) DotScalar(docs + r * dim, 1, dim, q + k * dim, 1, out + k * nd + r);
   }
 }
@@ -136,14 +135,22 @@ using Kernel = void (*)(const float*, size_t, size_t, const float*, float*);
 template <template <int> class Pick>
 constexpr Kernel KernelFor(size_t nq) {
   switch (nq) {
-    case 1: return Pick<1>::value;
-    case 2: return Pick<2>::value;
-    case 3: return Pick<3>::value;
-    case 4: return Pick<4>::value;
-    case 5: return Pick<5>::value;
-    case 6: return Pick<6>::value;
-    case 7: return Pick<7>::value;
-    default: return Pick<8>::value;
+    case 1:
+      return Pick<1>::value;
+    case 2:
+      return Pick<2>::value;
+    case 3:
+      return Pick<3>::value;
+    case 4:
+      return Pick<4>::value;
+    case 5:
+      return Pick<5>::value;
+    case 6:
+      return Pick<6>::value;
+    case 7:
+      return Pick<7>::value;
+    default:
+      return Pick<8>::value;
   }
 }
 
@@ -158,9 +165,12 @@ struct PickAvx2 {
 
 bool Supported(DotIsa isa) {
   switch (isa) {
-    case DotIsa::kScalar: return true;
-    case DotIsa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case DotIsa::kAvx512: return __builtin_cpu_supports("avx512f");
+    case DotIsa::kScalar:
+      return true;
+    case DotIsa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case DotIsa::kAvx512:
+      return __builtin_cpu_supports("avx512f");
   }
   return false;
 }
@@ -182,9 +192,15 @@ bool DotBlockWith(DotIsa isa, const float* docs, size_t nd, size_t dim, const fl
     const float* q = queries + q0 * dim;
     float* o = out + q0 * nd;
     switch (isa) {
-      case DotIsa::kAvx512: KernelFor<PickAvx512>(g)(docs, nd, dim, q, o); break;
-      case DotIsa::kAvx2: KernelFor<PickAvx2>(g)(docs, nd, dim, q, o); break;
-      case DotIsa::kScalar: DotScalar(docs, nd, dim, q, g, o); break;
+      case DotIsa::kAvx512:
+        KernelFor<PickAvx512>(g)(docs, nd, dim, q, o);
+        break;
+      case DotIsa::kAvx2:
+        KernelFor<PickAvx2>(g)(docs, nd, dim, q, o);
+        break;
+      case DotIsa::kScalar:
+        DotScalar(docs, nd, dim, q, g, o);
+        break;
     }
   }
   return true;

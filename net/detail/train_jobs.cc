@@ -8,23 +8,27 @@ namespace m3vdb::net::detail {
 
 const char* JobStateName(JobState state) {
   switch (state) {
-    case JobState::kQueued: return "queued";
-    case JobState::kRunning: return "running";
-    case JobState::kSucceeded: return "succeeded";
-    case JobState::kFailed: return "failed";
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kSucceeded:
+      return "succeeded";
+    case JobState::kFailed:
+      return "failed";
   }
   return "unknown";
 }
 
 struct TrainJobs::Job {
   std::atomic<bool> cancel{false};
-  std::thread thread;  // guarded by TrainJobs::mu_
+  std::thread thread;                                 // guarded by TrainJobs::mu_
   std::chrono::steady_clock::time_point finished_at;  // guarded by TrainJobs::mu_, once finished
   std::mutex mu;
-  JobView view;                                      // guarded by mu
-  std::chrono::steady_clock::time_point started;     // guarded by mu
+  JobView view;                                         // guarded by mu
+  std::chrono::steady_clock::time_point started;        // guarded by mu
   std::chrono::steady_clock::time_point phase_started;  // guarded by mu
-  bool finished = false;                             // guarded by mu
+  bool finished = false;                                // guarded by mu
 };
 
 namespace {
@@ -51,7 +55,8 @@ Result<JobView> TrainJobs::Start(const std::string& name, std::shared_ptr<Collec
       result = Status::AlreadyExists("collection '" + name + "' already has training job " +
                                      std::to_string(it->second) + " queued or running");
     } else if (collection->GetIndexInfo().training) {
-      result = Status::AlreadyExists("collection '" + name + "' is already training (started automatically or by the library)");
+      result = Status::AlreadyExists("collection '" + name +
+                                     "' is already training (started automatically or by the library)");
     } else {
       auto job = std::make_shared<Job>();
       const uint64_t id = next_id_++;
@@ -61,9 +66,10 @@ Result<JobView> TrainJobs::Start(const std::string& name, std::shared_ptr<Collec
       jobs_.emplace(id, job);
       active_.emplace(name, id);
       result = job->view;
-      job->thread = std::thread([this, job, collection = std::move(collection), options = std::move(options)]() mutable {
-        Run(job, std::move(collection), std::move(options));
-      });
+      job->thread =
+          std::thread([this, job, collection = std::move(collection), options = std::move(options)]() mutable {
+            Run(job, std::move(collection), std::move(options));
+          });
     }
   }
   for (std::thread& t : done) t.join();
@@ -129,9 +135,8 @@ Result<JobView> TrainJobs::Get(const std::string& id) {
     std::lock_guard lock(mu_);
     done = PruneLocked(std::chrono::steady_clock::now());
     uint64_t key = 0;
-    const bool numeric = !id.empty() && id.size() <= 19 && std::all_of(id.begin(), id.end(), [](char c) {
-      return c >= '0' && c <= '9';
-    });
+    const bool numeric = !id.empty() && id.size() <= 19 &&
+                         std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (numeric) key = std::stoull(id);
     auto it = numeric ? jobs_.find(key) : jobs_.end();
     if (it != jobs_.end()) job = it->second;

@@ -34,11 +34,11 @@ struct JobView {
   std::string id;
   std::string collection;
   JobState state = JobState::kQueued;
-  std::string phase;               // the trainer's phase: "kmeans", "distill", "encode" ("" before)
-  double fraction = 0;             // of the current phase, in [0, 1]
-  double loss = 0;                 // latest Distill-VQ loss
+  std::string phase;                  // the trainer's phase: "kmeans", "distill", "encode" ("" before)
+  double fraction = 0;                // of the current phase, in [0, 1]
+  double loss = 0;                    // latest Distill-VQ loss
   std::optional<double> eta_seconds;  // estimated seconds until the current phase ends
-  double elapsed_seconds = 0;      // since the job started running (to its end once finished)
+  double elapsed_seconds = 0;         // since the job started running (to its end once finished)
   std::optional<TrainReport> report;  // kSucceeded
   std::optional<Status> error;        // kFailed
 };
@@ -74,10 +74,10 @@ class TrainJobs {
   const size_t max_finished_;
   const std::chrono::milliseconds retention_;
   std::mutex mu_;
-  uint64_t next_id_ = 1;                               // guarded by mu_
-  bool shut_down_ = false;                             // guarded by mu_
-  std::map<uint64_t, std::shared_ptr<Job>> jobs_;      // guarded by mu_, by id (= start order)
-  std::map<std::string, uint64_t> active_;             // guarded by mu_: collection -> its unfinished job
+  uint64_t next_id_ = 1;                           // guarded by mu_
+  bool shut_down_ = false;                         // guarded by mu_
+  std::map<uint64_t, std::shared_ptr<Job>> jobs_;  // guarded by mu_, by id (= start order)
+  std::map<std::string, uint64_t> active_;         // guarded by mu_: collection -> its unfinished job
 };
 
 }  // namespace m3vdb::net::detail

@@ -30,8 +30,9 @@ TEST(DotKernel, EveryIsaMatchesDoubleAccumulation) {
             for (size_t r = 0; r < nd; ++r) {
               double ref = 0;
               for (size_t j = 0; j < dim; ++j) ref += double{docs[r * dim + j]} * queries[q * dim + j];
-              ASSERT_NEAR(out[q * nd + r], ref, 1e-5 * (1 + dim)) << "isa " << static_cast<int>(isa) << " dim " << dim
-                                                                  << " nd " << nd << " nq " << nq << " q " << q << " r " << r;
+              ASSERT_NEAR(out[q * nd + r], ref, 1e-5 * (1 + dim))
+                  << "isa " << static_cast<int>(isa) << " dim " << dim << " nd " << nd << " nq " << nq << " q " << q
+                  << " r " << r;
             }
         }
       }
