@@ -134,8 +134,15 @@ int RunBuiltBench(const BuiltBenchOptions& o, const Matrix& base, const Matrix& 
             error = reply.ok() ? reply->body : reply.status().ToString();
             return;
           }
-          for (const auto& h : nlohmann::json::parse(reply->body)["results"])
-            found[i].push_back(static_cast<uint32_t>(std::stoul(h["id"].get<std::string>())));
+          const nlohmann::json answer = nlohmann::json::parse(reply->body, nullptr, false);
+          if (!answer.is_object() || !answer.contains("results") || !answer["results"].is_array()) {
+            failed = true;
+            std::lock_guard lock(error_mu);
+            error = "unexpected answer: " + reply->body.substr(0, 200);
+            return;
+          }
+          for (const auto& h : answer["results"])
+            found[i].push_back(static_cast<uint32_t>(std::stoul(h.value("id", std::string("0")))));
         }
       });
     }

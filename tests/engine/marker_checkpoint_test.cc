@@ -12,6 +12,7 @@
 
 #include "seeded_random.h"
 #include "temp_dir.h"
+#include "db_options.h"
 
 namespace m3vdb {
 namespace {
@@ -23,6 +24,13 @@ Document Doc(const std::string& id, test::SeededRandom& rng) {
   d.id = id;
   for (uint32_t j = 0; j < kDim; ++j) d.dense.push_back(static_cast<float>(rng.Uniform(-1, 1)));
   return d;
+}
+
+CollectionSchema Schema(Metric metric = Metric::kInnerProduct) {
+  CollectionSchema s;
+  s.dense_dim = kDim;
+  s.metric = metric;
+  return s;
 }
 
 UpsertOptions Marker(std::string value) {
@@ -37,7 +45,7 @@ TEST(ProgressMarker, CommitsWithItsBatchOnly) {
   {
     auto db = Database::Open(Options{}, dir.Sub("db"));
     ASSERT_TRUE(db.ok());
-    auto c = (*db)->CreateCollection("c", CollectionSchema{.dense_dim = kDim});
+    auto c = (*db)->CreateCollection("c", Schema());
     ASSERT_TRUE(c.ok());
     EXPECT_FALSE((*c)->GetProgressMarker()->has_value());
     std::vector<Document> batch = {Doc("a", rng), Doc("b", rng)};
@@ -61,7 +69,7 @@ TEST(ProgressMarker, CommitsWithItsBatchOnly) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(**(*c)->GetProgressMarker(), "phase-2");
   ASSERT_TRUE((*db)->DropCollection("c").ok());
-  auto again = (*db)->CreateCollection("c", CollectionSchema{.dense_dim = kDim});
+  auto again = (*db)->CreateCollection("c", Schema());
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE((*again)->GetProgressMarker()->has_value()) << "a dropped collection's marker must go with it";
 }
@@ -71,10 +79,10 @@ TEST(ExactSearch, IgnoresTheLearnedIndexAndMatchesBruteForce) {
   test::SeededRandom rng(2);
   auto db = Database::Open(Options{}, dir.Sub("db"));
   ASSERT_TRUE(db.ok());
-  CollectionSchema schema{.dense_dim = kDim, .metric = Metric::kL2};
+  CollectionSchema schema = Schema(Metric::kL2);
   schema.index.nlist = 16;
   schema.index.m = 2;
-  schema.index.epochs = 1;
+  schema.index.distill = false;  // k-means codebooks suffice to make the index approximate
   schema.index.nprobe = 1;
   auto c = (*db)->CreateCollection("c", schema);
   ASSERT_TRUE(c.ok());
@@ -116,9 +124,9 @@ TEST(ExactSearch, IgnoresTheLearnedIndexAndMatchesBruteForce) {
 
 TEST(Checkpoint, TakenDuringWritesOpensWithWholeBatches) {
   test::TempDir dir;
-  auto db = Database::Open(Options{.sync = false}, dir.Sub("db"));
+  auto db = Database::Open(test::NoSync(), dir.Sub("db"));
   ASSERT_TRUE(db.ok());
-  auto c = (*db)->CreateCollection("c", CollectionSchema{.dense_dim = kDim});
+  auto c = (*db)->CreateCollection("c", Schema());
   ASSERT_TRUE(c.ok());
   constexpr int kBatch = 40;
   std::atomic<bool> stop{false};
@@ -136,7 +144,7 @@ TEST(Checkpoint, TakenDuringWritesOpensWithWholeBatches) {
     while (batches.load() < 5 * (snap + 1)) std::this_thread::yield();
     const std::string to = dir.Sub("snap" + std::to_string(snap));
     ASSERT_TRUE((*db)->Checkpoint(to).ok());
-    auto copy = Database::Open(Options{.create_if_missing = false}, to);
+    auto copy = Database::Open(test::ExistingOnly(), to);
     ASSERT_TRUE(copy.ok()) << copy.status().ToString();
     auto cc = (*copy)->GetCollection("c");
     ASSERT_TRUE(cc.ok());

@@ -14,6 +14,7 @@
 #include "net/client.h"
 #include "tests/engine/temp_dir.h"
 #include "tests/tools/cli_runner.h"
+#include "tests/engine/db_options.h"
 #include "tests/tools/corpus_fixture.h"
 #include "tools/vector_io.h"
 
@@ -26,7 +27,7 @@ constexpr int kDim = 16;
 
 // Every expected document is stored exactly as the corpus says, and nothing else is.
 void ExpectContent(const std::string& db_dir, const std::map<std::string, test::ExpectedDoc>& expected) {
-  auto db = Database::Open(Options{.create_if_missing = false}, db_dir);
+  auto db = Database::Open(test::ExistingOnly(), db_dir);
   ASSERT_TRUE(db.ok()) << db.status().ToString();
   auto c = (*db)->GetCollection("docs");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -188,7 +189,7 @@ TEST_F(BuildCliTest, VectorFilesThenSearchInspectAndSnapshot) {
   ASSERT_EQ(snap.code, 0) << snap.output;
   EXPECT_NE(Run({"snapshot", out, "--to", dir_.Sub("copy")}).code, 0);
   {
-    auto copy = Database::Open(Options{.create_if_missing = false}, dir_.Sub("copy"));
+    auto copy = Database::Open(test::ExistingOnly(), dir_.Sub("copy"));
     ASSERT_TRUE(copy.ok()) << copy.status().ToString();
     auto c = (*copy)->GetCollection("docs");
     ASSERT_TRUE(c.ok());
@@ -225,7 +226,7 @@ TEST_F(BuildCliTest, ServeOpensTheBuiltDirectory) {
   std::vector<std::vector<std::string>> library_ids;
   std::vector<std::vector<float>> probes;
   {
-    auto db = Database::Open(Options{.create_if_missing = false}, out);
+    auto db = Database::Open(test::ExistingOnly(), out);
     ASSERT_TRUE(db.ok());
     auto c = (*db)->GetCollection("docs");
     ASSERT_TRUE(c.ok());
@@ -261,7 +262,8 @@ TEST_F(BuildCliTest, ServeOpensTheBuiltDirectory) {
     auto reply = (*client)->Send("POST", "/collections/docs/search", json{{"dense", probes[i]}, {"top_k", 5}}.dump());
     ASSERT_TRUE(reply.ok() && reply->status == 200) << (reply.ok() ? reply->body : reply.status().ToString());
     std::vector<std::string> ids;
-    for (const auto& h : json::parse(reply->body)["results"]) ids.push_back(h["id"]);
+    const json answer = json::parse(reply->body);
+    for (const auto& h : answer["results"]) ids.push_back(h["id"]);
     EXPECT_EQ(ids, library_ids[i]) << "probe " << i;
   }
 }

@@ -10,6 +10,7 @@
 #include "m3vdb/m3vdb.h"
 #include "tests/engine/temp_dir.h"
 #include "tests/tools/cli_runner.h"
+#include "tests/engine/db_options.h"
 #include "tests/tools/corpus_fixture.h"
 
 namespace m3vdb {
@@ -18,13 +19,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::vector<std::string> BuildArgs(const std::string& input, const std::string& out) {
-  return {"build", "--input", input, "--collection", "docs", "--out", out, "--batch", "200",
-          "--nlist", "32", "--pq-m", "8", "--epochs", "2", "--eval-queries", "50", "--resume"};
+  return {"build", "--input", input, "--collection", "docs", "--out", out, "--batch", "100",
+          "--nlist", "16", "--pq-m", "4", "--epochs", "1", "--eval-queries", "50", "--resume"};
 }
 
 void ExpectSameDocuments(const std::string& a_dir, const std::string& b_dir, const test::Corpus& corpus) {
-  auto a = Database::Open(Options{.create_if_missing = false}, a_dir);
-  auto b = Database::Open(Options{.create_if_missing = false}, b_dir);
+  auto a = Database::Open(test::ExistingOnly(), a_dir);
+  auto b = Database::Open(test::ExistingOnly(), b_dir);
   ASSERT_TRUE(a.ok() && b.ok());
   auto ca = (*a)->GetCollection("docs");
   auto cb = (*b)->GetCollection("docs");
@@ -52,7 +53,7 @@ void ExpectSameDocuments(const std::string& a_dir, const std::string& b_dir, con
 
 TEST(BuildResume, KilledAtRandomMomentsThenResumedEqualsAnUninterruptedBuild) {
   test::TempDir dir;
-  const test::Corpus corpus = test::MakeCorpus(12000, 32, /*bad=*/true);
+  const test::Corpus corpus = test::MakeCorpus(4000, 16, /*bad=*/true);
   const std::string input = dir.Sub("corpus.jsonl.gz");
   ASSERT_TRUE(test::WriteLines(input, corpus.lines));
 
