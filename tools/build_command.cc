@@ -200,6 +200,11 @@ Status TrainIndex(const BuildFlags& f, Collection& coll, BuildMarker* marker) {
       const uint64_t target = static_cast<uint64_t>(1000 * overall);
       if (target > done) train->Advance(target - done), done = target;
     };
+    const IndexSettings& ix = coll.schema().index;
+    spdlog::info("training the learned index on {} documents: k-means (nlist {}, {} PQ bytes per vector{}){}; "
+                 "k-means reports no progress of its own",
+                 coll.Count(), ix.nlist, ix.m == 0 ? std::string("auto") : std::to_string(ix.m), ix.opq ? ", OPQ" : "",
+                 ix.distill ? ", then Distill-VQ for " + std::to_string(ix.epochs) + " epochs" : std::string());
     auto report = coll.Train(options);
     if (!report.ok()) {
       if (report.status().code() == StatusCode::kFailedPrecondition) {
