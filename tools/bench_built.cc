@@ -106,6 +106,12 @@ int RunBuiltBench(const BuiltBenchOptions& o, const Matrix& base, const Matrix& 
   {
     net::ServerOptions so;
     so.port = 0;
+    const auto level = spdlog::get_level();
+    spdlog::set_level(spdlog::level::warn);  // the server logs every request at info
+    struct Restore {
+      spdlog::level::level_enum level;
+      ~Restore() { spdlog::set_level(level); }
+    } restore{level};
     auto server = net::Server::Start(**db, so);
     if (!server.ok()) return Fail(server.status());
     const uint16_t port = (*server)->port();
