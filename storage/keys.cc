@@ -32,6 +32,12 @@ std::string CodebooksKey(uint64_t collection_id) {
   return key;
 }
 
+std::string ProgressMarkerKey(uint64_t collection_id) {
+  std::string key = "progress/";
+  AppendBigEndian64(&key, collection_id);
+  return key;
+}
+
 std::string CollectionPrefix(uint64_t collection_id) {
   std::string key;
   AppendBigEndian64(&key, collection_id);

@@ -20,6 +20,7 @@ std::string CollectionKey(std::string_view name);       // "collection/<name>" -
 inline constexpr std::string_view kCollectionKeyPrefix = "collection/";
 std::string NextDocIdKey(uint64_t collection_id);        // "next_doc_id/<cid BE>" -> u64 LE
 std::string CodebooksKey(uint64_t collection_id);        // "codebooks/<cid BE>" -> quant::Codebooks bytes
+std::string ProgressMarkerKey(uint64_t collection_id);   // "progress/<cid BE>" -> application bytes
 
 // Prefix of every key of one collection in the data families.
 std::string CollectionPrefix(uint64_t collection_id);

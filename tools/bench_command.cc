@@ -10,10 +10,12 @@
 #include <filesystem>
 #include <m3vdb/m3vdb.h>
 
+#include "tools/bench_built.h"
 #include "tools/commands.h"
 #include "tools/fashion_mnist.h"
 #include "tools/ground_truth.h"
 #include "tools/progress.h"
+#include "tools/vector_io.h"
 
 namespace m3vdb::tools {
 namespace {
@@ -26,6 +28,10 @@ struct BenchFlags {
   size_t k = 10;
   size_t single = 1000;
   bool sync = true;
+  std::string export_dir;   // write train.npy / test.npy there and stop
+  std::string built_dir;    // a database made by `m3vdb build` from train.npy: benchmark it
+  std::string collection = "fashion_mnist";
+  int http_clients = 4;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -56,6 +62,23 @@ int RunBench(const BenchFlags& f) {
   }
   spdlog::info("fashion-mnist: {} base and {} query vectors of dimension {}, metric {}", base->rows, queries->rows,
                base->cols, f.metric);
+  if (!f.export_dir.empty()) {
+    std::filesystem::create_directories(f.export_dir);
+    for (const auto& [name, m] : {std::pair{"/train.npy", &*base}, std::pair{"/test.npy", &*queries}})
+      if (Status s = WriteVectors(f.export_dir + name, *m); !s.ok()) return Fail(s);
+    std::printf("wrote %s/train.npy (%zu x %zu) and %s/test.npy (%zu x %zu)\n", f.export_dir.c_str(), base->rows,
+                base->cols, f.export_dir.c_str(), queries->rows, queries->cols);
+    return 0;
+  }
+  if (!f.built_dir.empty()) {
+    BuiltBenchOptions o;
+    o.db_dir = f.built_dir;
+    o.collection = f.collection;
+    o.metric = *metric;
+    o.k = f.k;
+    o.http_clients = f.http_clients;
+    return RunBuiltBench(o, *base, *queries);
+  }
 
   namespace fs = std::filesystem;
   const bool temporary = f.db_dir.empty();
@@ -171,6 +194,12 @@ Runner AddBenchCommand(CLI::App& app) {
   fm->add_option("--k", flags->k, "neighbours per query")->capture_default_str()->check(CLI::Range(1, 1000));
   fm->add_option("--single", flags->single, "queries also answered one at a time")->capture_default_str();
   fm->add_flag("!--no-sync", flags->sync, "do not fsync each batch");
+  fm->add_option("--export-npy", flags->export_dir, "write train.npy and test.npy (as searched, float32) to DIR and stop");
+  fm->add_option("--built", flags->built_dir,
+                 "benchmark DIR, a database `m3vdb build` made from train.npy: library and HTTP recall@10 and "
+                 "queries/s, and the FAISS k-means IVF-PQ of the same size");
+  fm->add_option("--collection", flags->collection, "collection in --built")->capture_default_str();
+  fm->add_option("--http-clients", flags->http_clients, "concurrent HTTP clients with --built")->capture_default_str();
   return [flags] { return RunBench(*flags); };
 }
 

@@ -23,4 +23,13 @@ Runner AddServeCommand(CLI::App& app);
 // and write a FAISS index file.
 Runner AddQuantizeCommand(CLI::App& app);
 
+// `m3vdb build`: a corpus (JSONL or .npy/.fvecs) into a database directory, resumable.
+Runner AddBuildCommand(CLI::App& app);
+// `m3vdb search DIR`: queries from a vector file against a database directory.
+Runner AddSearchCommand(CLI::App& app);
+// `m3vdb inspect DIR`: collections, counts, index state and sizes.
+Runner AddInspectCommand(CLI::App& app);
+// `m3vdb snapshot DIR --to DIR2`: a consistent RocksDB checkpoint.
+Runner AddSnapshotCommand(CLI::App& app);
+
 }  // namespace m3vdb::tools

@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
   runners["serve"] = m3vdb::tools::AddServeCommand(app);
   runners["quantize"] = m3vdb::tools::AddQuantizeCommand(app);
   runners["embed"] = m3vdb::tools::AddEmbedCommand(app);
+  runners["build"] = m3vdb::tools::AddBuildCommand(app);
+  runners["search"] = m3vdb::tools::AddSearchCommand(app);
+  runners["inspect"] = m3vdb::tools::AddInspectCommand(app);
+  runners["snapshot"] = m3vdb::tools::AddSnapshotCommand(app);
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));

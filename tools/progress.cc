@@ -26,7 +26,7 @@ void Progress::Finish() { Print(true); }
 
 void Progress::Print(bool final) {
   const double secs = seconds();
-  const double rate = secs > 0 ? done_ / secs : 0;
+  const double rate = secs > 0 ? (done_ - base_) / secs : 0;
   const double eta = rate > 0 && total_ > done_ ? (total_ - done_) / rate : 0;
   const double pct = total_ ? 100.0 * done_ / total_ : 100.0;
   std::fprintf(stderr, "%s%-8s %10llu/%llu %s (%5.1f%%)  %10.1f %s/s  %s %6.1fs  %s%s", tty_ ? "\r" : "",

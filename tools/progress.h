@@ -12,6 +12,11 @@ class Progress {
  public:
   Progress(std::string phase, uint64_t total, std::string unit);
   void Advance(uint64_t n);
+  // Replaces the total (an estimate that improves as work goes on, e.g. from bytes read).
+  void SetTotal(uint64_t total) { total_ = total; }
+  // Starts the count at `done` (work finished by an earlier, interrupted run): the rate and
+  // ETA count only what this run does.
+  void Resume(uint64_t done) { done_ = base_ = done; }
   // Extra text shown at the end of the line (e.g. "loss 0.4312").
   void SetNote(std::string note) { note_ = std::move(note); }
   // Prints the final line with the average rate.
@@ -22,7 +27,7 @@ class Progress {
   void Print(bool final);
   using Clock = std::chrono::steady_clock;
   std::string phase_, unit_, note_;
-  uint64_t total_, done_ = 0;
+  uint64_t total_, done_ = 0, base_ = 0;
   bool tty_;
   Clock::time_point start_, last_print_;
 };

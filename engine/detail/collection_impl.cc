@@ -185,11 +185,26 @@ void CollectionImpl::DeleteDocKeys(uint64_t iid, storage::WriteBatch* batch) con
   batch->Delete(Family::kIds, storage::InternalIdKey(collection_id_, iid));
 }
 
-Status CollectionImpl::Upsert(std::span<const Document> docs) {
+Status CollectionImpl::Validate(std::span<const Document> docs) const {
   M3VDB_RETURN_IF_ERROR(ValidateBatch(schema_, limits_, docs));
-  if (docs.empty()) return CheckNotDropped();
+  return CheckNotDropped();
+}
+
+Result<std::optional<std::string>> CollectionImpl::GetProgressMarker() const {
+  M3VDB_RETURN_IF_ERROR(CheckNotDropped());
+  return store_->Get(Family::kMeta, storage::ProgressMarkerKey(collection_id_));
+}
+
+Status CollectionImpl::Upsert(std::span<const Document> docs, const UpsertOptions& options) {
+  M3VDB_RETURN_IF_ERROR(ValidateBatch(schema_, limits_, docs));
+  if (docs.empty() && !options.progress_marker) return CheckNotDropped();
   std::lock_guard write_lock(write_mu_);
   M3VDB_RETURN_IF_ERROR(CheckNotDropped());
+  if (docs.empty()) {  // just the marker
+    storage::WriteBatch batch;
+    batch.Put(Family::kMeta, storage::ProgressMarkerKey(collection_id_), *options.progress_marker);
+    return store_->Write(batch);
+  }
 
   std::vector<std::string> ids;
   ids.reserve(docs.size());
@@ -216,6 +231,8 @@ Status CollectionImpl::Upsert(std::span<const Document> docs) {
       batch.Put(Family::kColbert, key, storage::EncodeColbert(d.colbert.data, d.colbert.rows, schema_.colbert_dim));
   }
   batch.Put(Family::kMeta, storage::NextDocIdKey(collection_id_), storage::EncodeU64(next));
+  if (options.progress_marker)
+    batch.Put(Family::kMeta, storage::ProgressMarkerKey(collection_id_), *options.progress_marker);
   const std::vector<Encoded> encoded = EncodeForIndex(docs, new_iids, &batch);
   M3VDB_RETURN_IF_ERROR(store_->Write(batch));
   next_doc_id_ = next;
@@ -279,6 +296,7 @@ Status CollectionImpl::Drop(const std::string& catalog_key) {
   batch.Delete(Family::kMeta, catalog_key);
   batch.Delete(Family::kMeta, storage::NextDocIdKey(collection_id_));
   batch.Delete(Family::kMeta, storage::CodebooksKey(collection_id_));
+  batch.Delete(Family::kMeta, storage::ProgressMarkerKey(collection_id_));
   const std::string begin = storage::CollectionPrefix(collection_id_);
   const std::string end = storage::CollectionPrefixEnd(collection_id_);
   for (Family f : {Family::kDocs, Family::kDense, Family::kSparse, Family::kColbert, Family::kCodes, Family::kIds})

@@ -50,7 +50,10 @@ class CollectionImpl final : public Collection {
   const CollectionSchema& schema() const override { return schema_; }
   uint64_t collection_id() const { return collection_id_; }
 
-  Status Upsert(std::span<const Document> batch) override;
+  using Collection::Upsert;
+  Status Upsert(std::span<const Document> batch, const UpsertOptions& options) override;
+  Result<std::optional<std::string>> GetProgressMarker() const override;
+  Status Validate(std::span<const Document> batch) const override;
   Result<Document> Get(const std::string& id) const override;
   Result<size_t> Delete(std::span<const std::string> ids) override;
   Result<std::vector<SearchHit>> Search(const Query& query, const SearchOptions& options) const override;

@@ -137,5 +137,7 @@ Status DatabaseImpl::DropCollection(const std::string& name) {
   return Status::OK();
 }
 
+Status DatabaseImpl::Checkpoint(const std::string& dir) const { return store_->Checkpoint(dir); }
+
 }  // namespace engine
 }  // namespace m3vdb

@@ -23,6 +23,7 @@ class DatabaseImpl final : public Database {
   Result<std::shared_ptr<Collection>> GetCollection(const std::string& name) const override;
   std::vector<CollectionInfo> ListCollections() const override;
   Status DropCollection(const std::string& name) override;
+  Status Checkpoint(const std::string& dir) const override;
 
  private:
   const std::shared_ptr<storage::Store> store_;

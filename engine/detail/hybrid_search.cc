@@ -69,7 +69,7 @@ Status CollectionImpl::SearchGroup(std::span<const Query> queries, const SearchO
   // rescored exactly below either way.
   std::vector<std::vector<index::ScoredId>> dense_top;
   if (!dense_queries.empty()) {
-    if (ivfpq_) {
+    if (ivfpq_ && !options.exact) {
       const size_t nprobe = static_cast<size_t>(options.nprobe > 0 ? options.nprobe : schema_.index.nprobe);
       dense_top = ivfpq_->Search(dense_matrix, dense_queries.size(), rerank, nprobe);
     } else {
@@ -92,7 +92,7 @@ Status CollectionImpl::SearchGroup(std::span<const Query> queries, const SearchO
       // Approximate scores are not kept: the exact rescoring below sets every dense score.
       for (const auto& s : dense_top[next_dense]) {
         Candidate& c = candidate(s.id);
-        if (!ivfpq_) c.dense = s.score;
+        if (!ivfpq_ || options.exact) c.dense = s.score;
       }
       ++next_dense;
     }

@@ -142,6 +142,8 @@ struct SearchOptions {
                               // Ignored by exact search.
   bool include_metadata = true;
   bool include_text = false;
+  bool exact = false;         // dense candidates by an exact scan even when a learned index is
+                              // trained (ground truth for measuring the index's recall)
 };
 
 struct ModeScores {
@@ -179,6 +181,13 @@ struct Options {
   Limits limits;
 };
 
+// Options of one write. `progress_marker`: an opaque value the application stores with the
+// collection, replaced in the same atomic batch as the documents (e.g. a loader's input
+// position: after a crash, the marker read back says exactly which batches landed).
+struct UpsertOptions {
+  std::optional<std::string> progress_marker;
+};
+
 struct CollectionInfo {
   std::string name;
   CollectionSchema schema;
@@ -196,7 +205,14 @@ class Collection {
 
   // Inserts or replaces every document of the batch, all or nothing. Replacing an id replaces
   // everything stored for it (a mode absent from the new document is removed).
-  virtual Status Upsert(std::span<const Document> batch) = 0;
+  Status Upsert(std::span<const Document> batch) { return Upsert(batch, UpsertOptions{}); }
+  // The same, also replacing the collection's progress marker when `options` has one, in the
+  // same batch. An empty batch with a marker writes just the marker.
+  virtual Status Upsert(std::span<const Document> batch, const UpsertOptions& options) = 0;
+  // The last progress marker written (std::nullopt: none yet).
+  virtual Result<std::optional<std::string>> GetProgressMarker() const = 0;
+  // Checks documents against the schema and limits as Upsert would, writing nothing.
+  virtual Status Validate(std::span<const Document> batch) const = 0;
 
   // The stored document (dense, sparse, ColBERT values as stored: ColBERT is kept as fp16).
   virtual Result<Document> Get(const std::string& id) const = 0;
@@ -238,6 +254,10 @@ class Database {
   virtual std::vector<CollectionInfo> ListCollections() const = 0;
   // Removes the collection and everything stored for it, atomically.
   virtual Status DropCollection(const std::string& name) = 0;
+  // Writes a consistent copy of the whole database to directory `dir` (which must not exist)
+  // while reads and writes go on: a RocksDB checkpoint (hard links where the file system
+  // allows). The copy opens with Database::Open like any database directory.
+  virtual Status Checkpoint(const std::string& dir) const = 0;
 
  protected:
   Database() = default;
