@@ -152,8 +152,11 @@ Result<Codebooks> Codebooks::Parse(std::string_view in) {
   Status valid = b.params.Validate();
   if (!valid.ok()) return Status::Corruption("codebooks header: " + valid.message());
   const size_t d = b.params.dim;
-  const size_t expect = (opq ? d * d : 0) + size_t{b.params.nlist} * d + size_t{b.params.ksub()} * d;
-  if (in.size() - pos != expect * 4) return Status::Corruption("codebooks record has the wrong size");
+  // In 128 bits: with 32-bit dim and nlist the table sizes can exceed 64 bits, and a wrapped
+  // product must not match a short record.
+  using U128 = unsigned __int128;
+  const U128 expect = (opq ? U128{d} * d : 0) + U128{b.params.nlist} * d + U128{b.params.ksub()} * d;
+  if (U128{in.size() - pos} != expect * 4) return Status::Corruption("codebooks record has the wrong size");
   b.rotation.resize(opq ? d * d : 0);
   b.centroids.resize(size_t{b.params.nlist} * d);
   b.pq.resize(size_t{b.params.ksub()} * d);

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config ninja-build git
+  build-essential cmake pkg-config ninja-build git clang
   libfaiss-dev libopenblas-dev liblapack-dev libomp-dev
   librocksdb-dev libsnappy-dev libzstd-dev liblz4-dev libbz2-dev zlib1g-dev
   libboost-dev libyaml-cpp-dev

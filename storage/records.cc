@@ -186,8 +186,8 @@ Status DecodeColbertHalves(std::string_view value, std::vector<uint16_t>* halves
   Reader in(value);
   M3VDB_RETURN_IF_ERROR(CheckVersion(in, "colbert"));
   if (!in.Read(rows) || !in.Read(width)) return Truncated("colbert");
-  const size_t n = size_t{*rows} * *width;
-  if (in.remaining() != n * 2) return Truncated("colbert");
+  const uint64_t n = uint64_t{*rows} * *width;  // < 2^64: two 32-bit factors
+  if (in.remaining() % 2 != 0 || in.remaining() / 2 != n) return Truncated("colbert");
   halves->resize(n);
   if (!in.ReadBytes(halves->data(), n * 2)) return Truncated("colbert");
   return Status::OK();

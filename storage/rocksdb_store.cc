@@ -7,8 +7,11 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include <rocksdb/env.h>
+
 #include <array>
 
+#include "storage/detail/fault_fs.h"
 #include "storage/store.h"
 
 namespace m3vdb::storage {
@@ -68,9 +71,9 @@ class RocksSnapshot final : public Snapshot {
 
 class RocksStore final : public Store {
  public:
-  RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-             bool sync)
-      : db_(std::move(db)), sync_(sync) {
+  RocksStore(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db,
+             std::vector<rocksdb::ColumnFamilyHandle*> handles, bool sync)
+      : env_(std::move(env)), db_(std::move(db)), sync_(sync) {
     // handles[0] is "default"; our families follow in Family order.
     default_ = handles[0];
     for (int i = 0; i < kFamilyCount; ++i) families_[i] = handles[i + 1];
@@ -162,6 +165,7 @@ class RocksStore final : public Store {
     return ro;
   }
 
+  std::unique_ptr<rocksdb::Env> env_;  // the fault-injection Env, or null; outlives db_
   std::unique_ptr<rocksdb::DB> db_;
   bool sync_;
   rocksdb::ColumnFamilyHandle* default_ = nullptr;
@@ -176,6 +180,12 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreO
   db_options.create_missing_column_families = true;
   db_options.paranoid_checks = true;
   db_options.IncreaseParallelism(2);
+  std::unique_ptr<rocksdb::Env> env;
+  if (options.faults) {  // tests only (storage/fault_injection.h)
+    env = rocksdb::NewCompositeEnv(
+        detail::NewFaultInjectionFileSystem(rocksdb::FileSystem::Default(), options.faults));
+    db_options.env = env.get();
+  }
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
@@ -193,7 +203,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreO
   rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(db_options), path, descriptors, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "opening database at " + path);
   return std::unique_ptr<Store>(
-      std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles), options.sync));
+      std::make_unique<RocksStore>(std::move(env), std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
+                                   options.sync));
 }
 
 }  // namespace m3vdb::storage

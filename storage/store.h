@@ -35,10 +35,15 @@ enum class Family : int {
 inline constexpr int kFamilyCount = 7;
 std::string_view FamilyName(Family family);
 
+struct FaultInjection;  // storage/fault_injection.h (tests only)
+
 struct StoreOptions {
   bool create_if_missing = true;
   bool sync = true;
   size_t block_cache_bytes = 256 << 20;
+  // Test-only: when set, every file operation of this store consults these switches and fails
+  // on demand (storage/fault_injection.h). Null in production.
+  std::shared_ptr<FaultInjection> faults;
 };
 
 class WriteBatch {

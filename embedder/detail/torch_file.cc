@@ -154,7 +154,9 @@ Status Unpickler::PersistentLoad(const Ref& pid) {
     return Status::Corruption(path_ + ": storage " + st->s + " is compressed (torch stores it raw)");
   size_t elem = DTypeSize(st->dtype);
   uint64_t numel = static_cast<uint64_t>(pid->items[4]->i);
-  if (elem != 0 && numel * elem > it->second.size) return Bad("storage " + st->s + " is truncated");
+  uint64_t storage_bytes = 0;
+  if (elem != 0 && (__builtin_mul_overflow(numel, elem, &storage_bytes) || storage_bytes > it->second.size))
+    return Bad("storage " + st->s + " is truncated");
   st->tensor.data = it->second.data;
   st->tensor.nbytes = it->second.size;
   stack_.push_back(st);
@@ -187,14 +189,15 @@ Status Unpickler::Reduce(const Ref& callable, const Ref& args) {
     int64_t dim = a[2]->items[d]->i;
     if (dim < 0) return Bad("negative dimension");
     if (dim > 1 && a[3]->items[d]->i != expect) return Bad("non-contiguous tensor (stride)");
-    expect *= dim;
+    if (__builtin_mul_overflow(expect, dim, &expect)) return Bad("tensor shape overflows");
   }
   for (const auto& dim : a[2]->items) t->tensor.shape.push_back(dim->i);
   size_t elem = DTypeSize(st.dtype);
   if (elem != 0) {
-    uint64_t offset = static_cast<uint64_t>(a[1]->i) * elem;
-    uint64_t bytes = static_cast<uint64_t>(expect) * elem;
-    if (a[1]->i < 0 || offset > st.tensor.nbytes || bytes > st.tensor.nbytes - offset)
+    uint64_t offset = 0, bytes = 0;
+    if (a[1]->i < 0 || __builtin_mul_overflow(static_cast<uint64_t>(a[1]->i), elem, &offset) ||
+        __builtin_mul_overflow(static_cast<uint64_t>(expect), elem, &bytes) || offset > st.tensor.nbytes ||
+        bytes > st.tensor.nbytes - offset)
       return Bad("tensor extends past its storage " + st.s);
     t->tensor.data = st.tensor.data + offset;
     t->tensor.nbytes = bytes;

@@ -153,6 +153,9 @@ Status ValidateBatch(const CollectionSchema& schema, const Limits& limits, std::
 }
 
 Status ValidateIds(const Limits& limits, std::span<const std::string> ids) {
+  if (ids.size() > limits.max_batch_documents)
+    return Status::ResourceExhausted("delete has " + std::to_string(ids.size()) + " ids, limit is " +
+                                     std::to_string(limits.max_batch_documents));
   for (size_t i = 0; i < ids.size(); ++i) M3VDB_RETURN_IF_ERROR(CheckId(ids[i], limits, "id " + std::to_string(i)));
   return Status::OK();
 }

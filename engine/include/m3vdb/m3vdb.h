@@ -169,7 +169,7 @@ struct Limits {
   uint32_t max_dense_dim = 65536;
   size_t max_sparse_terms = 65536;
   uint32_t max_colbert_rows = 8192;
-  size_t max_batch_documents = 100000;
+  size_t max_batch_documents = 100000;  // documents of one Upsert, ids of one Delete
   int max_top_k = 10000;
   int max_rerank_k = 100000;
 };
