@@ -43,6 +43,8 @@ struct ServerOptions {
   size_t queue_capacity = 64;         // requests that may wait for a compute thread; more get 503
   size_t search_runners = 1;          // see ServiceOptions
   size_t max_search_batch = 64;       // see ServiceOptions; 1: no coalescing
+  size_t max_embed_texts = 256;       // see ServiceOptions (POST /embed)
+  size_t max_embed_text_bytes = 1u << 20;
   size_t max_body_bytes = 64u << 20;  // larger request bodies get 413
   std::chrono::milliseconds header_timeout{10'000};    // to read a request's header
   std::chrono::milliseconds body_timeout{60'000};      // to read its body, and to write a response

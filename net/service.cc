@@ -30,7 +30,8 @@ bool IsJsonContentType(std::string_view content_type) {
 }
 
 bool HasJsonBody(RouteId route) {
-  return route == RouteId::kPutCollection || route == RouteId::kPostDocuments || route == RouteId::kSearch;
+  return route == RouteId::kPutCollection || route == RouteId::kPostDocuments || route == RouteId::kSearch ||
+         route == RouteId::kEmbed;
 }
 
 }  // namespace
@@ -101,6 +102,7 @@ Response Service::Handle(const Request& request) const {
         Response response;
         response.content_type = "text/plain; version=0.0.4";
         response.body = metrics_->Render(db_.ListCollections(), searches_->engine_calls(), searches_->searches());
+        response.body += detail::RenderModelMetrics(db_.GetModelInfo());
         return response;
       }
       case RouteId::kListCollections: return detail::ListCollections(db_, request, params);
@@ -111,6 +113,7 @@ Response Service::Handle(const Request& request) const {
       case RouteId::kGetDocument: return detail::GetDocument(db_, request, params);
       case RouteId::kDeleteDocument: return detail::DeleteDocument(db_, request, params);
       case RouteId::kSearch: return detail::Search(db_, *searches_, request, params);
+      case RouteId::kEmbed: return detail::Embed(db_, options_, request);
     }
     return ErrorResponse(Status::Internal("route without a handler"));
   } catch (const std::exception& e) {  // the edge of the module: nothing escapes to the server

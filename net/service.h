@@ -54,6 +54,9 @@ struct ServiceOptions {
   size_t search_runners = 1;
   // Most searches answered by one batched call; 1 turns coalescing off.
   size_t max_search_batch = 64;
+  // POST /embed: most texts per request and most bytes per text (413 beyond).
+  size_t max_embed_texts = 256;
+  size_t max_embed_text_bytes = 1 << 20;
 };
 
 // The JSON error response for an engine status (its code picks the HTTP code).

@@ -189,7 +189,7 @@ Status ValidateQuery(const CollectionSchema& schema, const Limits& limits, const
   const bool has_colbert = !query.colbert.empty() || !query.colbert.data.empty();
   M3VDB_RETURN_IF_ERROR(ValidateQueryText(schema, limits, query));
   if (!has_dense && !has_sparse && !has_colbert)
-    return Status::InvalidArgument("query has no text, dense, sparse or colbert part");
+    return Status::InvalidArgument("query has no dense, sparse or colbert part, and no text");
   if (has_dense) M3VDB_RETURN_IF_ERROR(CheckDense(query.dense, schema.dense_dim, "query"));
   if (has_sparse) {
     if (!schema.sparse) return Status::InvalidArgument("query has sparse weights but the collection does not store sparse");

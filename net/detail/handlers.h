@@ -32,9 +32,10 @@ Response DeleteDocument(Database& db, const Request& request, const PathParams& 
 // search_handler.cc: concurrent searches are coalesced by `batcher`.
 Response Search(Database& db, SearchBatcher& batcher, const Request& request, const PathParams& params);
 
+// embed_handler.cc: POST /embed, within the service's limits.
+Response Embed(Database& db, const ServiceOptions& options, const Request& request);
+
 // Shared by the handlers.
 Response JsonResponse(int status, const Json& body);
-// The answer to input that needs the embedding model (text to embed) on a server without one.
-Status NoModelError(const std::string& what);
 
 }  // namespace m3vdb::net::detail

@@ -11,7 +11,7 @@ struct Route {
   RouteId id;
 };
 
-constexpr std::array<Route, 10> kRoutes = {{
+constexpr std::array<Route, 11> kRoutes = {{
     {"GET", "/healthz", RouteId::kHealthz},
     {"GET", "/metrics", RouteId::kMetrics},
     {"GET", "/collections", RouteId::kListCollections},
@@ -22,6 +22,7 @@ constexpr std::array<Route, 10> kRoutes = {{
     {"GET", "/collections/{name}/documents/{id}", RouteId::kGetDocument},
     {"DELETE", "/collections/{name}/documents/{id}", RouteId::kDeleteDocument},
     {"POST", "/collections/{name}/search", RouteId::kSearch},
+    {"POST", "/embed", RouteId::kEmbed},
 }};
 
 std::vector<std::string_view> Split(std::string_view path) {

@@ -19,6 +19,7 @@ enum class RouteId {
   kGetDocument,      // GET /collections/{name}/documents/{id}
   kDeleteDocument,   // DELETE /collections/{name}/documents/{id}
   kSearch,           // POST /collections/{name}/search
+  kEmbed,            // POST /embed
 };
 
 struct RouteMatch {

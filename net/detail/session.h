@@ -43,7 +43,8 @@ class SessionRegistry {
 struct ServerContext {
   ServerContext(Database& db, const ServerOptions& options, ComputePool& pool)
       : options(options),
-        service(db, ServiceOptions{options.api_keys, options.search_runners, options.max_search_batch}),
+        service(db, ServiceOptions{options.api_keys, options.search_runners, options.max_search_batch,
+                                   options.max_embed_texts, options.max_embed_text_bytes}),
         pool(pool) {}
   const ServerOptions options;
   const Service service;
