@@ -3,7 +3,8 @@
 //
 // Data: Fashion-MNIST from Debian's dataset-fashion-mnist, 60,000 base vectors and 10,000 query
 // vectors of dimension 784 (pixels / 255). For inner product every row is L2-normalized.
-// Cases: batches of 1000 queries and single queries, k = 10, both metrics, 1 and 2 threads
+// Cases: batches of 1000 and of 8 queries (a few coalesced searches) and single queries,
+// k = 10, both metrics, 1 and 2 threads
 // (OpenBLAS threads for both libraries, OpenMP threads for FAISS's own loops).
 // Counters: queries/s, and `agree`: the mean fraction of FAISS's top-10 ids that m3vdb also
 // returns, over the first 1000 queries (1.0 unless the two disagree on near-ties).
@@ -139,7 +140,7 @@ void BM_DenseSearch(benchmark::State& state, Metric metric, Engine engine, size_
 
 void RegisterAll() {
   for (auto metric : {Metric::kL2, Metric::kInnerProduct}) {
-    for (size_t batch : {size_t{1000}, size_t{1}}) {
+    for (size_t batch : {size_t{1000}, size_t{8}, size_t{1}}) {
       for (int threads : {1, 2}) {
         for (auto engine : {Engine::kM3vdb, Engine::kFaiss}) {
           const std::string name = std::string("dense/") + (metric == Metric::kL2 ? "l2" : "ip") +

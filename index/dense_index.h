@@ -2,8 +2,12 @@
 // m3vdb does except quant/.
 //
 // `FlatDenseIndex` is the exact dense index: vectors kept contiguous (row-major, float32),
-// searched by brute force with one BLAS GEMM per (query block x document block), so a batch of
-// queries costs matrix-multiply speed rather than one pass over memory per query.
+// searched by brute force. A batch of more than 8 queries is one BLAS GEMM per (query block x
+// document block), so it costs matrix-multiply speed rather than one pass over memory per
+// query. Up to 8 queries (a single search, or a few coalesced ones) are bound by the pass over
+// the stored vectors instead, where GEMM's packing (a copy of every stored vector) would double
+// the cost: they are scored by a kernel that reads each stored vector once for all of them,
+// over as many threads as BLAS is set to use (openblas_set_num_threads).
 // Scores: inner product `<q,d>`, or for L2 `-||q-d||^2` (larger is better).
 //
 // Thread safety: const methods may run concurrently with each other; mutating methods need
@@ -45,6 +49,10 @@ class FlatDenseIndex {
                                             size_t k) const;
 
  private:
+  void PushBlock(const float* ips, size_t nq, size_t d0, size_t nd, const float* query_norms, TopK* tops) const;
+  void SearchSmallBatch(const float* queries, size_t nq, size_t k, const float* query_norms,
+                        std::vector<std::vector<ScoredId>>* out) const;
+
   uint32_t dim_;
   Metric metric_;
   std::vector<float> data_;    // size size()*dim, slot-major

@@ -13,9 +13,10 @@
 // Shutdown (`Shutdown`, or SIGTERM/SIGINT with `handle_signals`): the listener closes, idle
 // connections are closed, and requests already read are answered (with `Connection: close`)
 // before `Wait` returns. A request still running after `shutdown_timeout` has its connection
-// closed; its engine call still finishes before `Wait` returns, so the caller can then close
-// the database: no acknowledged write is lost, and none is acknowledged after the database
-// closed.
+// closed; its engine call still finishes before `Wait` returns. Training jobs run on threads
+// of their own; destroying the server cancels them (they stop at the trainer's next check and
+// leave the previous index serving) and joins them. After the destructor the caller can close
+// the database: no acknowledged write is lost, and none is acknowledged after it closed.
 //
 // Ownership: the `Database` (and a `ComputePool` passed in) are borrowed and must outlive the
 // server. Thread safety: `Shutdown` may be called from any thread, any number of times; `Wait`
@@ -43,6 +44,8 @@ struct ServerOptions {
   size_t queue_capacity = 64;         // requests that may wait for a compute thread; more get 503
   size_t search_runners = 1;          // see ServiceOptions
   size_t max_search_batch = 64;       // see ServiceOptions; 1: no coalescing
+  size_t max_finished_jobs = 100;     // finished training jobs kept (see ServiceOptions)
+  std::chrono::milliseconds job_retention{3'600'000};  // how long a finished training job stays visible
   size_t max_embed_texts = 256;       // see ServiceOptions (POST /embed)
   size_t max_embed_text_bytes = 1u << 20;
   size_t max_body_bytes = 64u << 20;  // larger request bodies get 413

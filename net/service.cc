@@ -11,6 +11,7 @@
 #include "net/detail/metrics.h"
 #include "net/detail/router.h"
 #include "net/detail/search_batcher.h"
+#include "net/detail/train_jobs.h"
 
 namespace m3vdb::net {
 namespace {
@@ -52,14 +53,28 @@ Service::Service(Database& db, ServiceOptions options)
       options_(std::move(options)),
       metrics_(std::make_unique<detail::Metrics>()),
       searches_(std::make_unique<detail::SearchBatcher>(
-          options_.search_runners, options_.max_search_batch)) {}
+          options_.search_runners, options_.max_search_batch)),
+      jobs_(std::make_unique<detail::TrainJobs>(options_.max_finished_jobs, options_.job_retention)) {}
 
 Service::~Service() = default;
+
+detail::EngineMetrics Service::CollectMetrics() const {
+  detail::EngineMetrics m;
+  for (const CollectionInfo& info : db_.ListCollections()) {
+    auto collection = db_.GetCollection(info.name);
+    if (!collection.ok()) continue;  // dropped meanwhile
+    m.collections.push_back({info.name, info.count, (*collection)->GetIndexInfo()});
+  }
+  m.search_calls = searches_->engine_calls();
+  m.searches = searches_->searches();
+  for (const auto& [state, count] : jobs_->CountByState()) m.jobs_by_state.emplace_back(detail::JobStateName(state), count);
+  return m;
+}
 
 bool Service::IsLightweight(const Request& request) const {
   const RouteMatch match = detail::MatchRoute(request.method, request.target);
   return match.kind != RouteMatch::Kind::kFound || match.route == RouteId::kHealthz ||
-         match.route == RouteId::kMetrics;
+         match.route == RouteId::kMetrics || match.route == RouteId::kGetJob;
 }
 
 void Service::RecordExchange(const Request& request, int status, double seconds) const {
@@ -91,7 +106,8 @@ Response Service::Handle(const Request& request) const {
       case RouteMatch::Kind::kBadPath:
         return ErrorResponse(Status::InvalidArgument(match.error));
     }
-    if (HasJsonBody(match.route) && !IsJsonContentType(request.content_type))
+    const bool json_body = HasJsonBody(match.route) || (match.route == RouteId::kTrain && !request.body.empty());
+    if (json_body && !IsJsonContentType(request.content_type))
       return ErrorResponse(415, "unsupported_media_type",
                            "the body must be JSON with Content-Type: application/json, got '" +
                                request.content_type + "'");
@@ -101,7 +117,7 @@ Response Service::Handle(const Request& request) const {
       case RouteId::kMetrics: {
         Response response;
         response.content_type = "text/plain; version=0.0.4";
-        response.body = metrics_->Render(db_.ListCollections(), searches_->engine_calls(), searches_->searches());
+        response.body = metrics_->Render(CollectMetrics());
         response.body += detail::RenderModelMetrics(db_.GetModelInfo());
         return response;
       }
@@ -113,6 +129,8 @@ Response Service::Handle(const Request& request) const {
       case RouteId::kGetDocument: return detail::GetDocument(db_, request, params);
       case RouteId::kDeleteDocument: return detail::DeleteDocument(db_, request, params);
       case RouteId::kSearch: return detail::Search(db_, *searches_, request, params);
+      case RouteId::kTrain: return detail::PostTrain(db_, *jobs_, request, params);
+      case RouteId::kGetJob: return detail::GetJob(*jobs_, request, params);
       case RouteId::kEmbed: return detail::Embed(db_, options_, request);
     }
     return ErrorResponse(Status::Internal("route without a handler"));

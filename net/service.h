@@ -9,10 +9,12 @@
 // Errors are JSON `{"error":{"code":"invalid_argument","message":"..."}}`; the engine's status
 // codes map to HTTP codes through one table (detail/http_status.cc). `Handle` never throws.
 //
-// The `Database` is borrowed and must outlive the service. Thread safety: every method may be
+// The `Database` is borrowed and must outlive the service; destroying the service cancels
+// running training jobs and waits for their threads. Thread safety: every method may be
 // called from any number of threads at once.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,7 +27,9 @@ namespace m3vdb::net {
 
 namespace detail {
 class Metrics;
+struct EngineMetrics;
 class SearchBatcher;
+class TrainJobs;
 }
 
 // One HTTP request as the API sees it, independent of any socket.
@@ -54,6 +58,10 @@ struct ServiceOptions {
   size_t search_runners = 1;
   // Most searches answered by one batched call; 1 turns coalescing off.
   size_t max_search_batch = 64;
+  // Training jobs (POST /collections/{name}/train): finished jobs stay visible at
+  // GET /jobs/{id} for `job_retention`, and at most `max_finished_jobs` of them are kept.
+  size_t max_finished_jobs = 100;
+  std::chrono::milliseconds job_retention{3'600'000};
   // POST /embed: most texts per request and most bytes per text (413 beyond).
   size_t max_embed_texts = 256;
   size_t max_embed_text_bytes = 1 << 20;
@@ -72,11 +80,12 @@ class Service {
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
-  // The answer to `request`. Blocking: it runs the engine call (a search, a batch upsert).
+  // The answer to `request`. Blocking: it runs the engine call (a search, a batch upsert);
+  // training is the exception: it runs on a job thread of its own and the answer is 202.
   Response Handle(const Request& request) const;
 
   // True when `request` is answered in microseconds without the engine's heavy paths
-  // (/healthz, /metrics): the server answers these on its I/O threads even when the compute
+  // (/healthz, /metrics, GET /jobs/{id}): the server answers these on its I/O threads even when the compute
   // pool is full.
   bool IsLightweight(const Request& request) const;
 
@@ -87,10 +96,15 @@ class Service {
   void RecordExchange(const Request& request, int status, double seconds) const;
 
  private:
+  detail::EngineMetrics CollectMetrics() const;
+
   Database& db_;
   ServiceOptions options_;
   std::unique_ptr<detail::Metrics> metrics_;
   std::unique_ptr<detail::SearchBatcher> searches_;
+  // Declared last, destroyed first: running training jobs are cancelled and joined when the
+  // service goes away, before its owner closes the database.
+  std::unique_ptr<detail::TrainJobs> jobs_;
 };
 
 }  // namespace m3vdb::net

@@ -74,15 +74,20 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
   auto t = std::chrono::steady_clock::now();
   M3VDB_ASSIGN_OR_RETURN(quant::Codebooks books, quant::TrainKMeans(vectors.data(), n, params));
   report.kmeans_seconds = Since(t);
-  if (stop_.load()) return Status::Unavailable("training of '" + name_ + "' was stopped");
+  // Stopped by the engine (database closing, collection dropped) or cancelled by the caller.
+  auto stopped = [&] { return stop_.load() || (options.cancel && options.cancel->load()); };
+  const auto stopped_error = [&] { return Status::Unavailable("training of '" + name_ + "' was stopped"); };
+  if (stopped()) return stopped_error();
   if (schema_.index.distill && schema_.index.epochs > 0) {
     quant::DistillOptions opt;
     opt.epochs = schema_.index.epochs;
     opt.seed = options.seed;
+    std::atomic<bool> stop_distill{false};  // DistillTrain checks it right after every on_step
     opt.on_step = [&](size_t step, size_t total, double loss_pq, double) {
       if (options.progress) options.progress("distill", static_cast<double>(step) / total, loss_pq);
+      if (stopped()) stop_distill.store(true);
     };
-    opt.stop = &stop_;
+    opt.stop = &stop_distill;
     t = std::chrono::steady_clock::now();
     const size_t nq = options.queries.size() / d;
     M3VDB_ASSIGN_OR_RETURN(auto rep, quant::DistillTrain(vectors.data(), n, nq ? options.queries.data() : nullptr,
@@ -96,6 +101,7 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
   vectors.shrink_to_fit();
 
   // 3. Encode every current document and swap, with writers held off.
+  if (stopped()) return stopped_error();
   if (options.progress) options.progress("encode", 0.0, report.last_loss);
   std::lock_guard write_lock(write_mu_);
   M3VDB_RETURN_IF_ERROR(CheckNotDropped());

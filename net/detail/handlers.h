@@ -8,6 +8,7 @@
 
 #include "net/detail/json_codec.h"
 #include "net/detail/search_batcher.h"
+#include "net/detail/train_jobs.h"
 #include "net/service.h"
 
 namespace m3vdb::net::detail {
@@ -32,6 +33,9 @@ Response DeleteDocument(Database& db, const Request& request, const PathParams& 
 // search_handler.cc: concurrent searches are coalesced by `batcher`.
 Response Search(Database& db, SearchBatcher& batcher, const Request& request, const PathParams& params);
 
+// train_handlers.cc: training runs as a job on its own thread (see train_jobs.h); 202 + job.
+Response PostTrain(Database& db, TrainJobs& jobs, const Request& request, const PathParams& params);
+Response GetJob(TrainJobs& jobs, const Request& request, const PathParams& params);
 // embed_handler.cc: POST /embed, within the service's limits.
 Response Embed(Database& db, const ServiceOptions& options, const Request& request);
 

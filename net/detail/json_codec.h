@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "m3vdb/m3vdb.h"
+#include "net/detail/train_jobs.h"
 
 namespace m3vdb::net::detail {
 
@@ -50,6 +51,10 @@ struct SearchRequest {
 };
 Result<SearchRequest> DecodeSearchRequest(const Json& body);
 
+// POST /collections/{name}/train (the body is optional): {"queries":[[...],...]} or
+// {"queries_b64":"..."} (row-major little-endian float32, n*dense_dim values), "seed".
+// Each row of "queries" must have `dense_dim` values.
+Result<TrainOptions> DecodeTrainRequest(const Json& body, uint32_t dense_dim);
 // POST /embed: {"texts":["...", ...], "include":["tokens","dense","sparse","colbert"]}
 // (include optional, default all four).
 struct EmbedRequest {
@@ -64,6 +69,9 @@ Result<EmbedRequest> DecodeEmbedRequest(const Json& body);
 Json EncodeCollectionInfo(const CollectionInfo& info, const IndexInfo& state);
 Json EncodeDocument(const Document& doc);
 Json EncodeSearchResults(const std::vector<SearchHit>& hits, const SearchRequest& request, double took_ms);
+// GET /jobs/{id}: {"id","collection","state","phase","fraction","loss","eta_seconds",
+// "elapsed_seconds", "report" (succeeded) or "error" {"code","message"} (failed)}.
+Json EncodeJob(const JobView& job);
 // Serializes a response body (invalid UTF-8 in stored text is replaced, never thrown on).
 std::string Dump(const Json& json);
 // {"embeddings":[{"tokens":[..],"dense":[..],"sparse":{"<token id>":w,..},"colbert":[[..],..]},..]}

@@ -1,5 +1,6 @@
 // Request bodies to engine types; see json_codec.h for the contract.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -312,6 +313,34 @@ Result<EmbedRequest> DecodeEmbedRequest(const Json& body) {
     }
   }
   return request;
+}
+
+Result<TrainOptions> DecodeTrainRequest(const Json& body, uint32_t dense_dim) {
+  M3VDB_RETURN_IF_ERROR(CheckFields(body, {"queries", "queries_b64", "seed"}, ""));
+  TrainOptions options;
+  if (body.contains("queries") && body.contains("queries_b64"))
+    return Status::InvalidArgument("request has both queries and queries_b64");
+  if (body.contains("queries")) {
+    MultiVector rows;
+    M3VDB_RETURN_IF_ERROR(ReadColbert(body["queries"], "queries", &rows));
+    if (rows.rows > 0 && rows.data.size() != size_t{rows.rows} * dense_dim)
+      return Invalid("queries[0]", "has " + std::to_string(rows.data.size() / rows.rows) +
+                                       " values, collection expects dense_dim " + std::to_string(dense_dim));
+    options.queries = std::move(rows.data);
+  }
+  if (body.contains("queries_b64")) {
+    M3VDB_RETURN_IF_ERROR(ReadDenseB64(body["queries_b64"], "queries_b64", &options.queries));
+    if (options.queries.size() % dense_dim != 0)
+      return Invalid("queries_b64", "has " + std::to_string(options.queries.size()) +
+                                        " values, not a multiple of dense_dim " + std::to_string(dense_dim));
+  }
+  // The engine checks this too, but only once the job runs; a bad request is answered now.
+  for (size_t i = 0; i < options.queries.size(); ++i)
+    if (!std::isfinite(options.queries[i]))
+      return Status::InvalidArgument("training queries have a non-finite value (query " + std::to_string(i / dense_dim) +
+                                     ", value " + std::to_string(i % dense_dim) + ")");
+  M3VDB_RETURN_IF_ERROR(ReadOptionalInt(body, "seed", "", 0, std::numeric_limits<int64_t>::max(), &options.seed));
+  return options;
 }
 
 }  // namespace m3vdb::net::detail

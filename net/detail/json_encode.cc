@@ -109,6 +109,26 @@ Json EncodeEmbeddings(const std::vector<TextEmbedding>& embeddings, const EmbedR
   return {{"embeddings", std::move(list)}};
 }
 
+Json EncodeJob(const JobView& job) {
+  Json out = {{"id", job.id},
+              {"collection", job.collection},
+              {"state", JobStateName(job.state)},
+              {"phase", job.phase},
+              {"fraction", job.fraction},
+              {"loss", job.loss},
+              {"eta_seconds", job.eta_seconds ? Json(*job.eta_seconds) : Json(nullptr)},
+              {"elapsed_seconds", job.elapsed_seconds}};
+  if (job.report) {
+    const TrainReport& r = *job.report;
+    out["report"] = {{"generation", r.generation},         {"documents", r.documents},
+                     {"kmeans_seconds", r.kmeans_seconds}, {"distill_seconds", r.distill_seconds},
+                     {"total_seconds", r.total_seconds},   {"first_loss", r.first_loss},
+                     {"last_loss", r.last_loss}};
+  }
+  if (job.error) out["error"] = {{"code", StatusCodeName(job.error->code())}, {"message", job.error->message()}};
+  return out;
+}
+
 std::string Dump(const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 }  // namespace m3vdb::net::detail

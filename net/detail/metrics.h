@@ -1,5 +1,6 @@
 // Prometheus metrics of the HTTP API: requests by route, method and status; request latency
-// histograms by route; documents per collection (read from the engine at scrape time).
+// histograms by route; and what the engine holds at scrape time: documents and dense index
+// generation per collection, training jobs by state, search batching.
 // Thread-safe: `Record` and `Render` may run concurrently from any threads.
 #pragma once
 
@@ -10,11 +11,25 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "m3vdb/m3vdb.h"
 
 namespace m3vdb::net::detail {
+
+// The engine's side of a scrape, read when /metrics is asked for.
+struct EngineMetrics {
+  struct Collection {
+    std::string name;
+    uint64_t documents = 0;
+    IndexInfo index;
+  };
+  std::vector<Collection> collections;
+  uint64_t search_calls = 0;  // engine calls made for dense searches (see SearchBatcher)
+  uint64_t searches = 0;      // the searches they answered
+  std::vector<std::pair<std::string, size_t>> jobs_by_state;  // ("running", 1), ...
+};
 
 class Metrics {
  public:
@@ -25,9 +40,8 @@ class Metrics {
   // `route` is a bounded label (the route pattern), never a raw path.
   void Record(std::string_view method, std::string_view route, int status, double seconds);
 
-  // The text exposition format (version 0.0.4). `search_calls` and `searches`: engine calls
-  // made for dense searches and the searches they answered (see SearchBatcher).
-  std::string Render(const std::vector<CollectionInfo>& collections, uint64_t search_calls, uint64_t searches) const;
+  // The text exposition format (version 0.0.4).
+  std::string Render(const EngineMetrics& engine) const;
 
  private:
   struct Histogram {

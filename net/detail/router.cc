@@ -11,7 +11,7 @@ struct Route {
   RouteId id;
 };
 
-constexpr std::array<Route, 11> kRoutes = {{
+constexpr std::array<Route, 13> kRoutes = {{
     {"GET", "/healthz", RouteId::kHealthz},
     {"GET", "/metrics", RouteId::kMetrics},
     {"GET", "/collections", RouteId::kListCollections},
@@ -22,6 +22,8 @@ constexpr std::array<Route, 11> kRoutes = {{
     {"GET", "/collections/{name}/documents/{id}", RouteId::kGetDocument},
     {"DELETE", "/collections/{name}/documents/{id}", RouteId::kDeleteDocument},
     {"POST", "/collections/{name}/search", RouteId::kSearch},
+    {"POST", "/collections/{name}/train", RouteId::kTrain},
+    {"GET", "/jobs/{id}", RouteId::kGetJob},
     {"POST", "/embed", RouteId::kEmbed},
 }};
 

@@ -19,6 +19,8 @@ enum class RouteId {
   kGetDocument,      // GET /collections/{name}/documents/{id}
   kDeleteDocument,   // DELETE /collections/{name}/documents/{id}
   kSearch,           // POST /collections/{name}/search
+  kTrain,            // POST /collections/{name}/train
+  kGetJob,           // GET /jobs/{id}
   kEmbed,            // POST /embed
 };
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <m3vdb/m3vdb.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -169,6 +170,45 @@ TEST(IvfPqCollectionErrorsTest, BadSettingsAndTooFewDocuments) {
   o.nprobe = -1;
   EXPECT_EQ((*coll)->Search(Query{std::vector<float>(kDim, 0.5f), {}, {}, {}}, o).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+// A cancelled training gives up with Unavailable and changes nothing; the collection can then
+// be trained normally.
+TEST(IvfPqCollectionErrorsTest, CancelledTrainingChangesNothing) {
+  test::TempDir dir;
+  auto db = Database::Open(Options{}, dir.path().string());
+  ASSERT_TRUE(db.ok());
+  CollectionSchema s = Schema(Metric::kL2);
+  s.index.epochs = 3;
+  auto coll = (*db)->CreateCollection("c", s);
+  ASSERT_TRUE(coll.ok());
+  ASSERT_TRUE((*coll)->Upsert(MakeDocs(0, 1200, 5)).ok());
+
+  std::atomic<bool> cancel{true};  // cancelled before it starts: stops right after k-means
+  TrainOptions before;
+  before.cancel = &cancel;
+  EXPECT_EQ((*coll)->Train(before).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ((*coll)->GetIndexInfo().kind, "flat");
+
+  cancel.store(false);  // cancelled from the progress callback during Distill-VQ
+  std::vector<std::string> phases;
+  TrainOptions during;
+  during.cancel = &cancel;
+  during.progress = [&](std::string_view phase, double, double) {
+    phases.emplace_back(phase);
+    if (phase == "distill") cancel.store(true);
+  };
+  EXPECT_EQ((*coll)->Train(during).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ((*coll)->GetIndexInfo().kind, "flat");
+  EXPECT_FALSE((*coll)->GetIndexInfo().training);
+  ASSERT_GE(phases.size(), 2u);
+  EXPECT_EQ(phases.back(), "distill");  // no "encode": it stopped after the first step
+  EXPECT_EQ(std::count(phases.begin(), phases.end(), "distill"), 1);
+
+  auto report = (*coll)->Train(TrainOptions{});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->generation, 1u);
+  EXPECT_EQ((*coll)->GetIndexInfo().kind, "ivfpq");
 }
 
 TEST(IvfPqCollectionErrorsTest, AutoTrainAtThreshold) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -305,6 +306,68 @@ TEST_F(ServerTest, GracefulShutdownFinishesInFlightRequests) {
   auto collection = db_->GetCollection("c");
   ASSERT_TRUE(collection.ok());
   EXPECT_TRUE((*collection)->Get("late").ok());
+}
+
+// Training over HTTP: 202 with a job, polled at /jobs/{id} until it succeeded; then a long job
+// is cancelled by the server's shutdown, which returns with the database intact.
+TEST_F(ServerTest, TrainJobOverHttpAndShutdownCancelsIt) {
+  StartServer();
+  auto client = Client();
+  ASSERT_TRUE(client);
+  auto fill = [&](const std::string& name, size_t n, uint32_t dim, const json& index) {
+    ASSERT_EQ(Send(*client, "PUT", "/collections/" + name, {{"dense_dim", dim}, {"index", index}}).status, 201);
+    json docs = json::array();
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<float> v(dim);
+      for (uint32_t j = 0; j < dim; ++j) v[j] = static_cast<float>((i * 7 + j * 13) % 29) + 0.01f * static_cast<float>(i % 17);
+      docs.push_back({{"id", std::to_string(i)}, {"dense_b64", EncodeDenseBase64(v)}});
+    }
+    const HttpReply r = Send(*client, "POST", "/collections/" + name + "/documents", {{"documents", docs}});
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+  auto poll = [&](const std::string& id, const std::function<bool(const json&)>& until) {
+    json job;
+    for (int i = 0; i < 2400; ++i) {  // up to two minutes on a loaded machine
+      const HttpReply r = Send(*client, "GET", "/jobs/" + id);
+      EXPECT_EQ(r.status, 200) << r.body;
+      job = json::parse(r.body, nullptr, false);
+      if (r.status != 200 || until(job)) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    return job;
+  };
+  fill("small", 500, 8, {{"nlist", 4}, {"m", 2}, {"epochs", 1}});
+  HttpReply r = Send(*client, "POST", "/collections/small/train", {{"seed", 3}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string id = json::parse(r.body)["id"];
+  EXPECT_EQ(r.Header("Location"), "/jobs/" + id);
+  json job = poll(id, [](const json& j) { return j["state"] == "succeeded" || j["state"] == "failed"; });
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  const json info = json::parse(Send(*client, "GET", "/collections/small").body);
+  EXPECT_EQ(info["index"]["kind"], "ivfpq");
+  EXPECT_EQ(info["index"]["generation"], 1);
+  r = Send(*client, "POST", "/collections/small/search", {{"dense", std::vector<float>(8, 1.0f)}, {"top_k", 5}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["results"].size(), 5u);
+  EXPECT_EQ(Send(*client, "GET", "/jobs/" + id + "0").status, 404);
+
+  fill("big", 2000, 16, {{"nlist", 16}, {"m", 4}, {"epochs", 400}});
+  r = Send(*client, "POST", "/collections/big/train");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(Send(*client, "POST", "/collections/big/train").status, 409);
+  job = poll(json::parse(r.body)["id"], [](const json& j) {
+    return j["phase"] == "distill" || j["state"] == "succeeded" || j["state"] == "failed";
+  });
+  ASSERT_EQ(job["state"], "running") << job.dump();
+  client.reset();
+  server_->Shutdown();
+  server_->Wait();
+  server_.reset();  // cancels the job and joins it
+  auto big = db_->GetCollection("big");
+  ASSERT_TRUE(big.ok());
+  EXPECT_FALSE((*big)->GetIndexInfo().training);
+  EXPECT_EQ((*big)->GetIndexInfo().kind, "flat");
+  db_.reset();  // closes cleanly with nothing running
 }
 
 TEST_F(ServerTest, TimeoutsCloseSlowAndIdleConnections) {

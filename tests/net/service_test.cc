@@ -4,7 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+#include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
 
 #include "net/client.h"
 #include "tests/engine/temp_dir.h"
@@ -403,6 +408,235 @@ TEST_F(ServiceTest, MetricsCountRequestsAndDocuments) {
   text = Call("GET", "/metrics").body;
   EXPECT_NE(text.find("m3vdb_dense_searches_total 1"), std::string::npos) << text;
   EXPECT_NE(text.find("m3vdb_dense_search_engine_calls_total 1"), std::string::npos);
+}
+
+// Training as an asynchronous job: a collection of clustered vectors, trained through the API.
+class TrainServiceTest : public ServiceTest {
+ protected:
+  // `n` documents of dimension `dim`: points around 16 centres, id "d<i>".
+  void Fill(const std::string& name, size_t n, uint32_t dim, const json& index) {
+    CreateCollection(name, {{"dense_dim", dim}, {"metric", "l2"}, {"index", index}});
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> uniform(-1, 1);
+    std::vector<float> centres(16 * dim);
+    for (float& c : centres) c = 5 * uniform(rng);
+    for (size_t begin = 0; begin < n; begin += 1000) {
+      json docs = json::array();
+      for (size_t i = begin; i < std::min(n, begin + 1000); ++i) {
+        std::vector<float> v(dim);
+        for (uint32_t j = 0; j < dim; ++j) v[j] = centres[(i % 16) * dim + j] + uniform(rng);
+        vectors_[name + "/d" + std::to_string(i)] = v;
+        docs.push_back({{"id", "d" + std::to_string(i)}, {"dense", v}});
+      }
+      const Response r = Call("POST", "/collections/" + name + "/documents", json{{"documents", docs}});
+      ASSERT_EQ(r.status, 200) << r.body;
+    }
+  }
+
+  // Polls GET /jobs/{id} until the job has finished; its last view.
+  json WaitForJob(const std::string& id) {
+    json job;
+    for (int i = 0; i < 2400; ++i) {  // up to two minutes on a loaded machine
+      const Response r = Call("GET", "/jobs/" + id);
+      EXPECT_EQ(r.status, 200) << r.body;
+      if (r.status != 200) return job;
+      job = Parse(r);
+      if (job["state"] == "succeeded" || job["state"] == "failed") return job;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "job " << id << " did not finish: " << job.dump();
+    return job;
+  }
+
+  std::map<std::string, std::vector<float>> vectors_;
+};
+
+TEST_F(TrainServiceTest, TrainJobEndToEnd) {
+  Fill("c", 600, 8, {{"nlist", 4}, {"m", 2}, {"epochs", 1}, {"nprobe", 4}});
+  Response r = Call("POST", "/collections/c/train", json{{"seed", 7}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  json job = Parse(r);
+  const std::string id = job["id"];
+  EXPECT_EQ(job["collection"], "c");
+  EXPECT_TRUE(job["state"] == "queued" || job["state"] == "running") << job.dump();
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0], std::make_pair(std::string("Location"), "/jobs/" + id));
+
+  job = WaitForJob(id);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_EQ(job["fraction"], 1.0);
+  EXPECT_EQ(job["phase"], "encode");
+  EXPECT_TRUE(job["eta_seconds"].is_null());
+  EXPECT_FALSE(job.contains("error"));
+  const json& report = job["report"];
+  EXPECT_EQ(report["generation"], 1);
+  EXPECT_EQ(report["documents"], 600);
+  EXPECT_GE(report["total_seconds"].get<double>(), report["kmeans_seconds"].get<double>());
+  EXPECT_GT(report["first_loss"].get<double>(), 0.0);
+
+  r = Call("GET", "/collections/c");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(Parse(r)["index"]["kind"], "ivfpq");
+  EXPECT_EQ(Parse(r)["index"]["generation"], 1);
+  EXPECT_EQ(Parse(r)["index"]["training"], false);
+
+  // Search still works, on the learned index: a stored vector finds itself (exact rerank).
+  for (const char* doc : {"d0", "d17", "d599"}) {
+    r = Call("POST", "/collections/c/search", json{{"dense", vectors_[std::string("c/") + doc]}, {"top_k", 3}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(Parse(r)["results"][0]["id"], doc) << r.body;
+    EXPECT_NEAR(Parse(r)["results"][0]["scores"]["dense"].get<double>(), 0.0, 1e-3);
+  }
+
+  const std::string metrics = Call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("m3vdb_collection_index_generation{collection=\"c\",kind=\"ivfpq\"} 1"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("m3vdb_collection_documents{collection=\"c\"} 600"), std::string::npos);
+  EXPECT_NE(metrics.find("m3vdb_collection_training{collection=\"c\"} 0"), std::string::npos);
+  EXPECT_NE(metrics.find("m3vdb_train_jobs{state=\"succeeded\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("m3vdb_train_jobs{state=\"running\"} 0"), std::string::npos);
+
+  // Retraining (queries given as base64 this time) makes generation 2.
+  std::vector<float> queries;
+  for (const char* doc : {"d1", "d2", "d3"})
+    queries.insert(queries.end(), vectors_[std::string("c/") + doc].begin(), vectors_[std::string("c/") + doc].end());
+  r = Call("POST", "/collections/c/train", json{{"queries_b64", EncodeDenseBase64(queries)}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  job = WaitForJob(Parse(r)["id"]);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_EQ(job["report"]["generation"], 2);
+  EXPECT_NE(Parse(r)["id"], id);
+}
+
+TEST_F(TrainServiceTest, OneJobPerCollectionAtATime) {
+  // Long enough (many Distill-VQ epochs) that the second request comes while the first runs.
+  Fill("c", 2000, 16, {{"nlist", 16}, {"m", 4}, {"epochs", 400}});
+  Fill("other", 300, 4, {{"nlist", 2}, {"m", 1}, {"epochs", 1}});
+  Response first = Call("POST", "/collections/c/train");  // no body: every default
+  ASSERT_EQ(first.status, 202) << first.body;
+  ExpectError(Call("POST", "/collections/c/train"), 409, "already_exists", "job " + Parse(first)["id"].get<std::string>());
+  // Another collection trains meanwhile.
+  Response other = Call("POST", "/collections/other/train");
+  ASSERT_EQ(other.status, 202) << other.body;
+  EXPECT_EQ(WaitForJob(Parse(other)["id"])["state"], "succeeded");
+
+  // Shutting the service down cancels the running job: the database then closes cleanly and
+  // the collection still has its exact index, searchable after reopening.
+  json job;
+  for (int i = 0; i < 2400; ++i) {  // k-means first: up to two minutes on a loaded machine
+    job = Parse(Call("GET", "/jobs/" + Parse(first)["id"].get<std::string>()));
+    if (job["phase"] == "distill" || job["state"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(job["state"], "running") << job.dump();
+  ASSERT_EQ(job["phase"], "distill") << job.dump();
+  EXPECT_GE(job["fraction"].get<double>(), 0.0);
+  EXPECT_GT(job["elapsed_seconds"].get<double>(), 0.0);
+  const std::string metrics = Call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("m3vdb_collection_training{collection=\"c\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("m3vdb_train_jobs{state=\"running\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("m3vdb_train_jobs{state=\"succeeded\"} 1"), std::string::npos) << metrics;
+  service_.reset();
+  db_.reset();
+  Open({});
+  Response r = Call("GET", "/collections/c");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(Parse(r)["index"]["kind"], "flat");
+  EXPECT_EQ(Parse(r)["index"]["training"], false);
+  EXPECT_EQ(Parse(Call("GET", "/collections/other"))["index"]["kind"], "ivfpq");
+  r = Call("POST", "/collections/c/search", json{{"dense", vectors_["c/d5"]}, {"top_k", 1}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Parse(r)["results"][0]["id"], "d5");
+  ExpectError(Call("GET", "/jobs/" + Parse(first)["id"].get<std::string>()), 404, "not_found");  // jobs live in memory
+}
+
+TEST_F(TrainServiceTest, AutomaticTrainingInProgressIs409) {
+  Fill("c", 600, 8, {{"nlist", 4}, {"m", 2}, {"epochs", 1}});
+  auto collection = db_->GetCollection("c");
+  ASSERT_TRUE(collection.ok());
+  // A training started through the library holds the collection until the test lets it go.
+  std::promise<void> started, release;
+  std::thread trainer([&] {
+    TrainOptions options;
+    bool first = true;
+    options.progress = [&](std::string_view, double, double) {
+      if (!first) return;
+      first = false;
+      started.set_value();
+      release.get_future().wait();
+    };
+    EXPECT_TRUE((*collection)->Train(options).ok());
+  });
+  started.get_future().wait();
+  ExpectError(Call("POST", "/collections/c/train"), 409, "already_exists", "already training");
+  release.set_value();
+  trainer.join();
+  EXPECT_EQ(Parse(Call("GET", "/collections/c"))["index"]["generation"], 1);
+}
+
+TEST_F(TrainServiceTest, TrainErrors) {
+  Fill("c", 600, 8, {{"nlist", 4}, {"m", 2}, {"epochs", 1}});
+  ExpectError(Call("POST", "/collections/nope/train"), 404, "not_found", "nope");
+  ExpectError(Call("GET", "/jobs/12345"), 404, "not_found", "12345");
+  ExpectError(Call("GET", "/jobs/not-a-number"), 404, "not_found");
+  ExpectError(Call("GET", "/jobs/99999999999999999999999"), 404, "not_found");
+  ExpectError(Call("POST", "/collections/c/train", std::string("{\"seed\":")), 400, "invalid_argument", "not valid JSON");
+  ExpectError(Call("POST", "/collections/c/train", std::string("[]")), 400, "invalid_argument", "object");
+  ExpectError(Call("POST", "/collections/c/train", json{{"epochs", 3}}), 400, "invalid_argument", "unknown field 'epochs'");
+  ExpectError(Call("POST", "/collections/c/train", json{{"seed", -1}}), 400, "invalid_argument", "seed");
+  ExpectError(Call("POST", "/collections/c/train", json{{"seed", "x"}}), 400, "invalid_argument", "seed must be an integer");
+  ExpectError(Call("POST", "/collections/c/train", json{{"queries", {{1, 2, 3}}}}), 400, "invalid_argument",
+              "collection expects dense_dim 8");
+  ExpectError(Call("POST", "/collections/c/train", json{{"queries", {{1, 2, 3, 4, 5, 6, 7, 8}, {1}}}}), 400,
+              "invalid_argument", "queries[1]");
+  ExpectError(Call("POST", "/collections/c/train", json{{"queries", {{1, 2, 3, 4, 5, 6, 7, "x"}}}}), 400,
+              "invalid_argument", "queries[0][7] must be a number");
+  ExpectError(Call("POST", "/collections/c/train", json{{"queries_b64", "***"}}), 400, "invalid_argument", "queries_b64");
+  ExpectError(Call("POST", "/collections/c/train", json{{"queries_b64", EncodeDenseBase64(std::vector<float>(12, 1))}}),
+              400, "invalid_argument", "not a multiple of dense_dim 8");
+  ExpectError(Call("POST", "/collections/c/train", json{{"queries", json::array()}, {"queries_b64", ""}}), 400,
+              "invalid_argument", "both");
+  ExpectError(Call("POST", "/collections/c/train", "{}", "text/plain"), 415, "unsupported_media_type");
+  std::vector<float> nan_query(8, 0.5f);
+  nan_query[3] = std::numeric_limits<float>::quiet_NaN();
+  ExpectError(Call("POST", "/collections/c/train", json{{"queries_b64", EncodeDenseBase64(nan_query)}}), 400,
+              "invalid_argument", "non-finite");
+  ExpectError(Call("GET", "/collections/c/train"), 405, "method_not_allowed", "POST");
+  EXPECT_EQ(Parse(Call("GET", "/collections/c"))["index"]["kind"], "flat");  // nothing started
+
+  // A job whose training fails shows the engine's error.
+  Fill("small", 40, 8, {{"nlist", 4}, {"m", 2}});
+  Response r = Call("POST", "/collections/small/train");
+  ASSERT_EQ(r.status, 202) << r.body;
+  const json job = WaitForJob(Parse(r)["id"]);
+  EXPECT_EQ(job["state"], "failed");
+  EXPECT_EQ(job["error"]["code"], "failed_precondition") << job.dump();
+  EXPECT_NE(job["error"]["message"].get<std::string>().find("40 documents"), std::string::npos) << job.dump();
+  EXPECT_FALSE(job.contains("report"));
+  EXPECT_NE(Call("GET", "/metrics").body.find("m3vdb_train_jobs{state=\"failed\"} 1"), std::string::npos);
+}
+
+TEST_F(TrainServiceTest, FinishedJobsAreKeptBoundedly) {
+  service_ = std::make_unique<Service>(*db_, ServiceOptions{{}, 1, 64, /*max_finished_jobs=*/2});
+  Fill("c", 40, 8, {{"nlist", 4}, {"m", 2}});  // too small: each job fails at once
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    Response r = Call("POST", "/collections/c/train");
+    ASSERT_EQ(r.status, 202) << r.body;
+    ids.push_back(Parse(r)["id"]);
+    EXPECT_EQ(WaitForJob(ids.back())["state"], "failed");
+  }
+  ExpectError(Call("GET", "/jobs/" + ids[0]), 404, "not_found");  // the oldest went
+  EXPECT_EQ(Call("GET", "/jobs/" + ids[1]).status, 200);
+  EXPECT_EQ(Call("GET", "/jobs/" + ids[2]).status, 200);
+
+  service_ = std::make_unique<Service>(*db_, ServiceOptions{{}, 1, 64, 100, std::chrono::milliseconds(1)});
+  Response r = Call("POST", "/collections/c/train");
+  ASSERT_EQ(r.status, 202);
+  const std::string id = Parse(r)["id"];
+  for (int i = 0; i < 200 && Call("GET", "/jobs/" + id).status == 200; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ExpectError(Call("GET", "/jobs/" + id), 404, "not_found");  // past its retention
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 // This header needs only the C++20 standard library.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -83,6 +84,10 @@ struct TrainOptions {
   uint64_t seed = 1234;
   // Progress: phase ("kmeans", "distill", "encode"), fraction done in [0, 1], current loss.
   std::function<void(std::string_view phase, double fraction, double loss)> progress;
+  // Cancellation: when set and true, training gives up with Unavailable at its next check
+  // (after k-means, after every Distill-VQ step, before the codes are written); k-means itself
+  // runs to its end. A cancelled training changes nothing: the previous index keeps serving.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct TrainReport {
