@@ -31,7 +31,8 @@ bool IsJsonContentType(std::string_view content_type) {
 }
 
 bool HasJsonBody(RouteId route) {
-  return route == RouteId::kPutCollection || route == RouteId::kPostDocuments || route == RouteId::kSearch;
+  return route == RouteId::kPutCollection || route == RouteId::kPostDocuments || route == RouteId::kSearch ||
+         route == RouteId::kEmbed;
 }
 
 }  // namespace
@@ -117,6 +118,7 @@ Response Service::Handle(const Request& request) const {
         Response response;
         response.content_type = "text/plain; version=0.0.4";
         response.body = metrics_->Render(CollectMetrics());
+        response.body += detail::RenderModelMetrics(db_.GetModelInfo());
         return response;
       }
       case RouteId::kListCollections: return detail::ListCollections(db_, request, params);
@@ -129,6 +131,7 @@ Response Service::Handle(const Request& request) const {
       case RouteId::kSearch: return detail::Search(db_, *searches_, request, params);
       case RouteId::kTrain: return detail::PostTrain(db_, *jobs_, request, params);
       case RouteId::kGetJob: return detail::GetJob(*jobs_, request, params);
+      case RouteId::kEmbed: return detail::Embed(db_, options_, request);
     }
     return ErrorResponse(Status::Internal("route without a handler"));
   } catch (const std::exception& e) {  // the edge of the module: nothing escapes to the server

@@ -62,6 +62,9 @@ struct ServiceOptions {
   // GET /jobs/{id} for `job_retention`, and at most `max_finished_jobs` of them are kept.
   size_t max_finished_jobs = 100;
   std::chrono::milliseconds job_retention{3'600'000};
+  // POST /embed: most texts per request and most bytes per text (413 beyond).
+  size_t max_embed_texts = 256;
+  size_t max_embed_text_bytes = 1 << 20;
 };
 
 // The JSON error response for an engine status (its code picks the HTTP code).

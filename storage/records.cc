@@ -64,7 +64,7 @@ Status Trailing(const char* kind) { return Status::Corruption(std::string(kind) 
 
 }  // namespace
 
-constexpr uint8_t kCatalogVersion = 2;
+constexpr uint8_t kCatalogVersion = 3;
 
 std::string EncodeCatalog(const CatalogRecord& r) {
   std::string out;
@@ -72,7 +72,7 @@ std::string EncodeCatalog(const CatalogRecord& r) {
   AppendRaw(&out, r.collection_id);
   AppendRaw(&out, r.dense_dim);
   AppendRaw(&out, r.metric);
-  uint8_t flags = (r.sparse ? 1 : 0) | (r.colbert ? 2 : 0);
+  uint8_t flags = (r.sparse ? 1 : 0) | (r.colbert ? 2 : 0) | (r.model ? 4 : 0);
   AppendRaw(&out, flags);
   AppendRaw(&out, r.colbert_dim);
   const uint8_t index_flags = (r.index_opq ? 1 : 0) | (r.index_distill ? 2 : 0);
@@ -89,7 +89,7 @@ Status DecodeCatalog(std::string_view value, CatalogRecord* r) {
   Reader in(value);
   uint8_t version;
   if (!in.Read(&version)) return Status::Corruption("catalog record is empty");
-  if (version != 1 && version != kCatalogVersion)
+  if (version < 1 || version > kCatalogVersion)
     return Status::Corruption("catalog record has unknown version " + std::to_string(version));
   uint8_t flags;
   if (!in.Read(&r->collection_id) || !in.Read(&r->dense_dim) || !in.Read(&r->metric) ||
@@ -105,9 +105,11 @@ Status DecodeCatalog(std::string_view value, CatalogRecord* r) {
     r->index_distill = index_flags & 2;
   }
   if (in.remaining() != 0) return Trailing("catalog");
-  if (r->metric > 1 || flags > 3) return Status::Corruption("catalog record has an unknown metric or flag");
+  const uint8_t known_flags = version >= 3 ? 7 : 3;  // bit 2 (model) since version 3
+  if (r->metric > 1 || flags > known_flags) return Status::Corruption("catalog record has an unknown metric or flag");
   r->sparse = flags & 1;
   r->colbert = flags & 2;
+  r->model = flags & 4;
   return Status::OK();
 }
 

@@ -22,6 +22,7 @@ struct CatalogRecord {
   bool sparse = false;
   bool colbert = false;
   uint32_t colbert_dim = 0;  // resolved width (never 0 when colbert)
+  bool model = false;        // embeds text with the database's model (record version 3)
   // Learned-index settings (record version 2; version-1 records decode to these defaults).
   uint32_t index_nlist = 256;
   uint32_t index_m = 0;

@@ -135,6 +135,30 @@ KeySpec TextList(std::string name, std::string flag, std::string help, Field fie
   return spec;
 }
 
+// One of a fixed set of names, each standing for an enum value.
+template <class Enum, class Field>
+KeySpec Choice(std::string name, std::string flag, std::string help, Field field,
+               std::vector<std::pair<std::string, Enum>> choices) {
+  return {std::move(name), std::move(flag), std::move(help),
+          [=](Config& c, const std::vector<std::string>& v) {
+            std::string names;
+            for (const auto& [n, e] : choices) {
+              if (n == v.front()) {
+                field(c) = e;
+                return Status::OK();
+              }
+              names += (names.empty() ? "" : ", ") + n;
+            }
+            return Bad("must be one of " + names, v.front());
+          },
+          [=](const Config& c) {
+            for (const auto& [n, e] : choices)
+              if (field(c) == e) return n;
+            return std::string("?");
+          },
+          false, "NAME"};
+}
+
 #define M3VDB_FIELD(member) [](auto& c) -> auto& { return c.member; }
 
 const std::vector<KeySpec>& Specs() {
@@ -145,7 +169,27 @@ const std::vector<KeySpec>& Specs() {
         Text("data_dir", "--data-dir", "database directory (created when missing, with engine.create_if_missing)",
              M3VDB_FIELD(data_dir)),
         Text("model", "--model", "BGE-M3 checkpoint directory for embedding text; empty: vectors only",
-             M3VDB_FIELD(model_dir)),
+             M3VDB_FIELD(engine.model_dir)),
+        Unsigned("encoder.max_length", "--max-length", "tokens per text incl. <s> and </s> (capped by the checkpoint)",
+                 M3VDB_FIELD(engine.encoder.max_length), 2, kU32),
+        Unsigned("encoder.batch_size", "--batch-size", "texts per forward pass", M3VDB_FIELD(engine.encoder.batch_size), 1,
+                 65536),
+        Unsigned("encoder.batch_tokens", "--batch-tokens", "most tokens per forward pass",
+                 M3VDB_FIELD(engine.encoder.batch_tokens), 1, kU32),
+        Unsigned("encoder.threads", "--encoder-threads", "worker threads per encode call; 0: all cores",
+                 M3VDB_FIELD(engine.encoder.threads), 0, 4096),
+        Choice<LongInputMode>("encoder.long_input", "--long-input",
+               "texts longer than the checkpoint's positions: truncate, interpolate or chunk",
+               M3VDB_FIELD(engine.encoder.long_input),
+               {{"truncate", LongInputMode::kTruncate},
+                {"interpolate", LongInputMode::kInterpolatePositions},
+                {"chunk", LongInputMode::kChunkAverage}}),
+        Choice<EncoderDevice>("encoder.device", "--device", "auto (CUDA when built with it and a GPU exists), cpu or cuda",
+               M3VDB_FIELD(engine.encoder.device),
+               {{"auto", EncoderDevice::kAuto}, {"cpu", EncoderDevice::kCpu}, {"cuda", EncoderDevice::kCuda}}),
+        Text("encoder.weights", "--weights",
+             "weights file in the model directory; empty: model.safetensors when present, else pytorch_model.bin",
+             M3VDB_FIELD(engine.encoder.weights_file)),
         Text("log_level", "--log-level", "trace, debug, info, warn, error or off", M3VDB_FIELD(log_level)),
         Bool("engine.sync", "--sync", "fsync the write-ahead log before acknowledging a write", M3VDB_FIELD(engine.sync)),
         Bool("engine.create_if_missing", "--create-if-missing", "create the database when data_dir holds none",
@@ -193,6 +237,10 @@ const std::vector<KeySpec>& Specs() {
                  M3VDB_FIELD(server.max_finished_jobs), 0, 1u << 20),
         Millis("server.job_retention_ms", "--job-retention-ms",
                "how long a finished training job stays visible at GET /jobs/{id}", M3VDB_FIELD(server.job_retention)),
+        Unsigned("server.max_embed_texts", "--max-embed-texts", "most texts in one POST /embed",
+                 M3VDB_FIELD(server.max_embed_texts), 1, kU32),
+        Bytes("server.max_embed_text_bytes", "--max-embed-text-bytes", "longest text in POST /embed",
+              M3VDB_FIELD(server.max_embed_text_bytes), 1),
         Bytes("server.max_body_bytes", "--max-body-bytes", "largest request body; larger ones get 413",
               M3VDB_FIELD(server.max_body_bytes), 1),
         Millis("server.header_timeout_ms", "--header-timeout-ms", "time to read a request's header",

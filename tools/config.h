@@ -21,9 +21,8 @@ namespace m3vdb::tools {
 
 struct Config {
   std::string data_dir;   // database directory (required)
-  std::string model_dir;  // BGE-M3 checkpoint directory; empty: no embedding model
   std::string log_level;  // trace, debug, info, warn, error, off; empty: leave as the command set it
-  Options engine;
+  Options engine;         // engine.model_dir: BGE-M3 checkpoint directory (key `model`)
   net::ServerOptions server;
 };
 

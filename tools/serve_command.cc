@@ -20,17 +20,15 @@ int RunServe(const ConfigFlags& flags) {
     return 2;
   }
   if (!config->log_level.empty()) spdlog::set_level(spdlog::level::from_str(config->log_level));
-  if (!config->model_dir.empty()) {
-    spdlog::error("model ({}): this build cannot load an embedding model into the server yet; serve without "
-                  "--model and send vectors",
-                  config->model_dir);
-    return 2;
-  }
+  // With `model`, Database::Open loads the checkpoint (once per process) before serving.
   auto db = Database::Open(config->engine, config->data_dir);
   if (!db.ok()) {
     spdlog::error("cannot open the database in {}: {}", config->data_dir, db.status().ToString());
     return 1;
   }
+  if (auto model = (*db)->GetModelInfo())
+    spdlog::info("model {} loaded: dense {}, ColBERT {}, max_length {}, backend {}", model->dir, model->dim,
+                 model->colbert_dim, model->max_length, model->backend);
   config->server.handle_signals = true;
   auto server = net::Server::Start(**db, config->server);
   if (!server.ok()) {

@@ -11,12 +11,14 @@ namespace m3vdb::engine {
 using storage::Family;
 
 CollectionImpl::CollectionImpl(std::shared_ptr<storage::Store> store, const Limits& limits, std::string name,
-                               uint64_t collection_id, const CollectionSchema& schema)
+                               uint64_t collection_id, const CollectionSchema& schema,
+                               std::shared_ptr<TextModel> model)
     : store_(std::move(store)),
       limits_(limits),
       name_(std::move(name)),
       collection_id_(collection_id),
       schema_(schema),
+      model_(std::move(model)),
       dense_(schema.dense_dim, schema.metric),
       snapshot_(store_->GetSnapshot()) {}
 
@@ -196,6 +198,9 @@ Result<std::optional<std::string>> CollectionImpl::GetProgressMarker() const {
 }
 
 Status CollectionImpl::Upsert(std::span<const Document> docs, const UpsertOptions& options) {
+  std::vector<Document> with_vectors;  // the batch with its texts encoded (model collections)
+  M3VDB_ASSIGN_OR_RETURN(const bool filled, EncodeDocuments(docs, &with_vectors));
+  if (filled) docs = with_vectors;
   M3VDB_RETURN_IF_ERROR(ValidateBatch(schema_, limits_, docs));
   if (docs.empty() && !options.progress_marker) return CheckNotDropped();
   std::lock_guard write_lock(write_mu_);

@@ -26,6 +26,7 @@
 
 #include "engine/detail/fusion.h"
 #include "engine/detail/shared_mutex.h"
+#include "engine/detail/text_model.h"
 #include "index/dense_index.h"
 #include "index/ivfpq_index.h"
 #include "index/sparse_index.h"
@@ -36,8 +37,10 @@ namespace m3vdb::engine {
 
 class CollectionImpl final : public Collection {
  public:
+  // `model` is the database's text model (null when none is configured); used only when
+  // schema.model.
   CollectionImpl(std::shared_ptr<storage::Store> store, const Limits& limits, std::string name,
-                 uint64_t collection_id, const CollectionSchema& schema);
+                 uint64_t collection_id, const CollectionSchema& schema, std::shared_ptr<TextModel> model);
   ~CollectionImpl() override;
 
   // Rebuilds the in-memory state from storage (on open).
@@ -75,6 +78,12 @@ class CollectionImpl final : public Collection {
   std::vector<Encoded> EncodeForIndex(std::span<const Document> docs, const std::vector<uint64_t>& iids,
                                       storage::WriteBatch* batch) const;
   Status LoadIndex();
+  // Text encoding (text_encoding.cc). When some items carry text and lack modes, `*out` gets a
+  // copy of `in` with those modes filled from one encode call and true is returned; otherwise
+  // false and `*out` is untouched. Runs before any lock is taken.
+  Result<bool> EncodeDocuments(std::span<const Document> in, std::vector<Document>* out) const;
+  Result<bool> EncodeQueries(std::span<const Query> in, std::vector<Query>* out) const;
+  Status ModelMissing() const;
   void MaybeStartAutoTrain();
   Status CheckNotDropped() const;
   // Internal ids currently stored for `ids` (nullopt where absent), read at the latest state.
@@ -98,6 +107,7 @@ class CollectionImpl final : public Collection {
   const std::string name_;
   const uint64_t collection_id_;
   const CollectionSchema schema_;
+  const std::shared_ptr<TextModel> model_;
 
   std::mutex write_mu_;                 // serializes writers
   uint64_t next_doc_id_ = 0;            // guarded by write_mu_

@@ -11,8 +11,14 @@ Result<std::unique_ptr<Database>> Database::Open(const Options& options, const s
   store_options.create_if_missing = options.create_if_missing;
   store_options.sync = options.sync;
   store_options.block_cache_bytes = options.block_cache_bytes;
+  std::shared_ptr<engine::TextModel> model;
+  if (!options.model_dir.empty()) {
+    auto acquired = engine::AcquireTextModel(options.model_dir, options.encoder);
+    if (!acquired.ok()) return acquired.status().WithContext("loading model '" + options.model_dir + "'");
+    model = std::move(acquired).value();
+  }
   M3VDB_ASSIGN_OR_RETURN(std::shared_ptr<storage::Store> store, storage::Store::Open(path, store_options));
-  auto db = std::make_unique<engine::DatabaseImpl>(std::move(store), options);
+  auto db = std::make_unique<engine::DatabaseImpl>(std::move(store), options, std::move(model));
   M3VDB_RETURN_IF_ERROR(db->Load().WithContext("opening " + path));
   return std::unique_ptr<Database>(std::move(db));
 }
@@ -30,6 +36,7 @@ CollectionSchema SchemaFromRecord(const storage::CatalogRecord& r) {
   s.sparse = r.sparse;
   s.colbert = r.colbert;
   s.colbert_dim = r.colbert_dim;
+  s.model = r.model;
   s.index.nlist = r.index_nlist;
   s.index.m = r.index_m;
   s.index.opq = r.index_opq;
@@ -42,8 +49,9 @@ CollectionSchema SchemaFromRecord(const storage::CatalogRecord& r) {
 
 }  // namespace
 
-DatabaseImpl::DatabaseImpl(std::shared_ptr<storage::Store> store, const Options& options)
-    : store_(std::move(store)), options_(options) {}
+DatabaseImpl::DatabaseImpl(std::shared_ptr<storage::Store> store, const Options& options,
+                           std::shared_ptr<TextModel> model)
+    : store_(std::move(store)), options_(options), model_(std::move(model)) {}
 
 Status DatabaseImpl::Load() {
   std::lock_guard lock(mu_);
@@ -73,7 +81,8 @@ Status DatabaseImpl::Load() {
         return Status::OK();
       }));
   for (auto& [name, rec] : records) {
-    auto coll = std::make_shared<CollectionImpl>(store_, options_.limits, name, rec.collection_id, SchemaFromRecord(rec));
+    auto coll = std::make_shared<CollectionImpl>(store_, options_.limits, name, rec.collection_id,
+                                                 SchemaFromRecord(rec), model_);
     M3VDB_RETURN_IF_ERROR(coll->Load());
     collections_.emplace(name, std::move(coll));
   }
@@ -84,6 +93,24 @@ Result<std::shared_ptr<Collection>> DatabaseImpl::CreateCollection(const std::st
                                                                    const CollectionSchema& requested) {
   M3VDB_RETURN_IF_ERROR(ValidateCollectionName(name));
   CollectionSchema schema = requested;
+  if (schema.model) {
+    if (!model_)
+      return Status::FailedPrecondition("collection '" + name +
+                                        "' asks for a model, but the database was opened without one "
+                                        "(set Options::model_dir, or start the server with --model DIR)");
+    const uint32_t dim = static_cast<uint32_t>(model_->embedder().dim());
+    const uint32_t colbert_dim = static_cast<uint32_t>(model_->embedder().colbert_dim());
+    if (schema.dense_dim == 0) schema.dense_dim = dim;
+    if (schema.dense_dim != dim)
+      return Status::InvalidArgument("schema dense_dim " + std::to_string(schema.dense_dim) +
+                                     " does not match the model's hidden size " + std::to_string(dim));
+    if (schema.colbert) {
+      if (schema.colbert_dim == 0) schema.colbert_dim = colbert_dim;
+      if (schema.colbert_dim != colbert_dim)
+        return Status::InvalidArgument("schema colbert_dim " + std::to_string(schema.colbert_dim) +
+                                       " does not match the model's ColBERT width " + std::to_string(colbert_dim));
+    }
+  }
   M3VDB_RETURN_IF_ERROR(ValidateSchema(options_.limits, &schema));
   std::lock_guard lock(mu_);
   if (collections_.count(name)) return Status::AlreadyExists("collection '" + name + "' already exists");
@@ -95,6 +122,7 @@ Result<std::shared_ptr<Collection>> DatabaseImpl::CreateCollection(const std::st
   rec.sparse = schema.sparse;
   rec.colbert = schema.colbert;
   rec.colbert_dim = schema.colbert_dim;
+  rec.model = schema.model;
   rec.index_nlist = schema.index.nlist;
   rec.index_m = schema.index.m;
   rec.index_opq = schema.index.opq;
@@ -109,7 +137,7 @@ Result<std::shared_ptr<Collection>> DatabaseImpl::CreateCollection(const std::st
   M3VDB_RETURN_IF_ERROR(store_->Write(batch));
   ++next_collection_id_;
 
-  auto coll = std::make_shared<CollectionImpl>(store_, options_.limits, name, rec.collection_id, schema);
+  auto coll = std::make_shared<CollectionImpl>(store_, options_.limits, name, rec.collection_id, schema, model_);
   collections_.emplace(name, coll);
   return std::shared_ptr<Collection>(coll);
 }
@@ -138,6 +166,25 @@ Status DatabaseImpl::DropCollection(const std::string& name) {
 }
 
 Status DatabaseImpl::Checkpoint(const std::string& dir) const { return store_->Checkpoint(dir); }
+
+Result<std::vector<TextEmbedding>> DatabaseImpl::Embed(std::span<const std::string> texts) const {
+  if (!model_)
+    return Status::FailedPrecondition("no model is configured (set Options::model_dir, or start the server with --model DIR)");
+  const Limits& limits = options_.limits;
+  if (texts.size() > limits.max_batch_documents)
+    return Status::ResourceExhausted(std::to_string(texts.size()) + " texts exceed the limit of " +
+                                     std::to_string(limits.max_batch_documents));
+  for (size_t i = 0; i < texts.size(); ++i)
+    if (texts[i].size() > limits.max_text_bytes)
+      return Status::ResourceExhausted("text " + std::to_string(i) + " is " + std::to_string(texts[i].size()) +
+                                       " bytes, limit is " + std::to_string(limits.max_text_bytes));
+  return model_->Encode(texts);
+}
+
+std::optional<ModelInfo> DatabaseImpl::GetModelInfo() const {
+  if (!model_) return std::nullopt;
+  return model_->Info();
+}
 
 }  // namespace engine
 }  // namespace m3vdb

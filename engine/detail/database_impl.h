@@ -1,5 +1,6 @@
 // DatabaseImpl: the collection catalog over one Store. `mu_` guards the catalog map and the
-// collection-id counter; collection creation and drop are single WriteBatches.
+// collection-id counter; collection creation and drop are single WriteBatches. The text model
+// is acquired (loaded, or shared with other databases of this process) by Database::Open.
 #pragma once
 
 #include <map>
@@ -14,7 +15,8 @@ namespace m3vdb::engine {
 
 class DatabaseImpl final : public Database {
  public:
-  DatabaseImpl(std::shared_ptr<storage::Store> store, const Options& options);
+  // `model`: the shared text model (null when Options::model_dir is empty).
+  DatabaseImpl(std::shared_ptr<storage::Store> store, const Options& options, std::shared_ptr<TextModel> model);
   // Checks the format version and restores every collection.
   Status Load();
 
@@ -24,10 +26,13 @@ class DatabaseImpl final : public Database {
   std::vector<CollectionInfo> ListCollections() const override;
   Status DropCollection(const std::string& name) override;
   Status Checkpoint(const std::string& dir) const override;
+  Result<std::vector<TextEmbedding>> Embed(std::span<const std::string> texts) const override;
+  std::optional<ModelInfo> GetModelInfo() const override;
 
  private:
   const std::shared_ptr<storage::Store> store_;
   const Options options_;
+  const std::shared_ptr<TextModel> model_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<CollectionImpl>> collections_;  // guarded by mu_
   uint64_t next_collection_id_ = 1;                                     // guarded by mu_

@@ -35,6 +35,9 @@ Result<std::vector<SearchHit>> CollectionImpl::Search(const Query& query, const 
 Result<std::vector<std::vector<SearchHit>>> CollectionImpl::SearchBatch(std::span<const Query> queries,
                                                                         const SearchOptions& options) const {
   M3VDB_RETURN_IF_ERROR(ValidateSearchOptions(limits_, options));
+  std::vector<Query> encoded;
+  M3VDB_ASSIGN_OR_RETURN(const bool filled, EncodeQueries(queries, &encoded));
+  if (filled) queries = encoded;
   for (size_t i = 0; i < queries.size(); ++i)
     M3VDB_RETURN_IF_ERROR(ValidateQuery(schema_, limits_, queries[i])
                               .WithContext(queries.size() > 1 ? "query " + std::to_string(i) : "search"));

@@ -116,6 +116,17 @@ Status ValidateSchema(const Limits& limits, CollectionSchema* schema) {
   return Status::OK();
 }
 
+Status ValidateBatchTexts(const Limits& limits, std::span<const Document> batch) {
+  if (batch.size() > limits.max_batch_documents)
+    return Status::ResourceExhausted("batch has " + std::to_string(batch.size()) + " documents, limit is " +
+                                     std::to_string(limits.max_batch_documents));
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (batch[i].text.size() > limits.max_text_bytes)
+      return Status::ResourceExhausted(DocLabel(i, batch[i].id) + " text is " + std::to_string(batch[i].text.size()) +
+                                       " bytes, limit is " + std::to_string(limits.max_text_bytes));
+  return Status::OK();
+}
+
 Status ValidateBatch(const CollectionSchema& schema, const Limits& limits, std::span<const Document> batch) {
   if (batch.size() > limits.max_batch_documents)
     return Status::ResourceExhausted("batch has " + std::to_string(batch.size()) + " documents, limit is " +
@@ -139,7 +150,15 @@ Status ValidateBatch(const CollectionSchema& schema, const Limits& limits, std::
       if (parsed.is_discarded()) return Status::InvalidArgument(what + " metadata is not valid JSON");
       if (!parsed.is_object()) return Status::InvalidArgument(what + " metadata must be a JSON object");
     }
-    M3VDB_RETURN_IF_ERROR(CheckDense(doc.dense, schema.dense_dim, what));
+    if (schema.model && doc.dense.empty() && doc.text.empty())
+      return Status::InvalidArgument(what + " has neither text nor a dense vector");
+    if (!schema.model && doc.dense.empty() && !doc.text.empty())
+      return Status::InvalidArgument(what + " has text but no dense vector, and the collection does not embed text "
+                                            "(create it with model)");
+    // A model collection's text-only document gets its vectors from the encoder (Upsert encodes
+    // before it validates; Validate checks everything else).
+    if (!(schema.model && doc.dense.empty()))
+      M3VDB_RETURN_IF_ERROR(CheckDense(doc.dense, schema.dense_dim, what));
     if (!doc.sparse.empty() || !doc.sparse.values.empty()) {
       if (!schema.sparse) return Status::InvalidArgument(what + " has sparse weights but the collection does not store sparse");
       M3VDB_RETURN_IF_ERROR(CheckSparse(doc.sparse, limits, what));
@@ -160,12 +179,23 @@ Status ValidateIds(const Limits& limits, std::span<const std::string> ids) {
   return Status::OK();
 }
 
+Status ValidateQueryText(const CollectionSchema& schema, const Limits& limits, const Query& query) {
+  if (query.text.empty()) return Status::OK();
+  if (!schema.model)
+    return Status::InvalidArgument("query has text, but the collection does not embed text (create it with model)");
+  if (query.text.size() > limits.max_text_bytes)
+    return Status::ResourceExhausted("query text is " + std::to_string(query.text.size()) + " bytes, limit is " +
+                                     std::to_string(limits.max_text_bytes));
+  return Status::OK();
+}
+
 Status ValidateQuery(const CollectionSchema& schema, const Limits& limits, const Query& query) {
   const bool has_dense = !query.dense.empty();
   const bool has_sparse = !query.sparse.empty() || !query.sparse.values.empty();
   const bool has_colbert = !query.colbert.empty() || !query.colbert.data.empty();
+  M3VDB_RETURN_IF_ERROR(ValidateQueryText(schema, limits, query));
   if (!has_dense && !has_sparse && !has_colbert)
-    return Status::InvalidArgument("query has no dense, sparse or colbert part");
+    return Status::InvalidArgument("query has no dense, sparse or colbert part, and no text");
   if (has_dense) M3VDB_RETURN_IF_ERROR(CheckDense(query.dense, schema.dense_dim, "query"));
   if (has_sparse) {
     if (!schema.sparse) return Status::InvalidArgument("query has sparse weights but the collection does not store sparse");

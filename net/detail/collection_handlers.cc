@@ -10,10 +10,6 @@ Response JsonResponse(int status, const Json& body) {
   return response;
 }
 
-Status NoModelError(const std::string& what) {
-  return Status::FailedPrecondition(what + ": no embedding model is configured; start the server with --model DIR");
-}
-
 namespace {
 
 Json Describe(const std::string& name, const Collection& collection) {
@@ -37,7 +33,6 @@ Response PutCollection(Database& db, const Request& request, const PathParams& p
   if (!body.ok()) return ErrorResponse(body.status());
   auto spec = DecodeCollectionSpec(*body);
   if (!spec.ok()) return ErrorResponse(spec.status());
-  if (spec->model) return ErrorResponse(NoModelError("\"model\": true"));
   auto collection = db.CreateCollection(params.collection, spec->schema);
   if (!collection.ok()) return ErrorResponse(collection.status());
   return JsonResponse(201, Describe(params.collection, **collection));

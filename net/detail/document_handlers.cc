@@ -10,10 +10,8 @@ Response PostDocuments(Database& db, const Request& request, const PathParams& p
   if (!body.ok()) return ErrorResponse(body.status());
   auto batch = DecodeDocumentBatch(*body);
   if (!batch.ok()) return ErrorResponse(batch.status());
-  if (!batch->needs_embedding.empty())
-    return ErrorResponse(NoModelError("documents[" + std::to_string(batch->needs_embedding.front()) +
-                                      "] has text but no vectors"));
-  // One engine batch: the whole request is written, or (on any error) none of it.
+  // One engine batch: the whole request is written, or (on any error) none of it. Texts of a
+  // model collection are encoded by the engine in one call.
   Status status = (*collection)->Upsert(batch->documents);
   if (!status.ok()) return ErrorResponse(status);
   return JsonResponse(200, {{"written", batch->documents.size()}});

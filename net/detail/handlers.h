@@ -36,10 +36,10 @@ Response Search(Database& db, SearchBatcher& batcher, const Request& request, co
 // train_handlers.cc: training runs as a job on its own thread (see train_jobs.h); 202 + job.
 Response PostTrain(Database& db, TrainJobs& jobs, const Request& request, const PathParams& params);
 Response GetJob(TrainJobs& jobs, const Request& request, const PathParams& params);
+// embed_handler.cc: POST /embed, within the service's limits.
+Response Embed(Database& db, const ServiceOptions& options, const Request& request);
 
 // Shared by the handlers.
 Response JsonResponse(int status, const Json& body);
-// The answer to input that needs the embedding model (text to embed) on a server without one.
-Status NoModelError(const std::string& what);
 
 }  // namespace m3vdb::net::detail

@@ -29,28 +29,25 @@ inline constexpr int kMaxJsonDepth = 64;
 Result<Json> ParseJsonObject(std::string_view body);
 
 // PUT /collections/{name}: {"dense_dim":..,"metric":"ip"|"l2","sparse":..,"colbert":..,
-// "colbert_dim":..,"model":..,"index":{IndexSettings}}.
+// "colbert_dim":..,"model":..,"index":{IndexSettings}}. dense_dim is required unless "model" is
+// true (then 0 = the model's hidden size).
 struct CollectionSpec {
-  CollectionSchema schema;
-  bool model = false;  // documents and queries are text embedded by the server's model
+  CollectionSchema schema;  // schema.model: documents and queries are text embedded by the model
 };
 Result<CollectionSpec> DecodeCollectionSpec(const Json& body);
 
 // POST /collections/{name}/documents: {"documents":[{...}, ...]}.
+// A document may carry only "text" (a model collection encodes it; the engine decides).
 struct DocumentBatch {
   std::vector<Document> documents;
-  // Positions of documents that carry text but no vectors: they need the embedding model.
-  std::vector<size_t> needs_embedding;
 };
 Result<DocumentBatch> DecodeDocumentBatch(const Json& body);
 
-// POST /collections/{name}/search.
+// POST /collections/{name}/search. "text" goes to query.text (encoded by the engine).
 struct SearchRequest {
   Query query;
   SearchOptions options;
   bool include_scores = true;
-  bool has_text = false;  // the query carries "text" (to be embedded by the model)
-  std::string text;
 };
 Result<SearchRequest> DecodeSearchRequest(const Json& body);
 
@@ -58,6 +55,13 @@ Result<SearchRequest> DecodeSearchRequest(const Json& body);
 // {"queries_b64":"..."} (row-major little-endian float32, n*dense_dim values), "seed".
 // Each row of "queries" must have `dense_dim` values.
 Result<TrainOptions> DecodeTrainRequest(const Json& body, uint32_t dense_dim);
+// POST /embed: {"texts":["...", ...], "include":["tokens","dense","sparse","colbert"]}
+// (include optional, default all four).
+struct EmbedRequest {
+  std::vector<std::string> texts;
+  bool tokens = true, dense = true, sparse = true, colbert = true;
+};
+Result<EmbedRequest> DecodeEmbedRequest(const Json& body);
 
 // Response bodies.
 // The schema, the count, and the dense index: its settings and its state (`kind` "flat" or
@@ -70,5 +74,8 @@ Json EncodeSearchResults(const std::vector<SearchHit>& hits, const SearchRequest
 Json EncodeJob(const JobView& job);
 // Serializes a response body (invalid UTF-8 in stored text is replaced, never thrown on).
 std::string Dump(const Json& json);
+// {"embeddings":[{"tokens":[..],"dense":[..],"sparse":{"<token id>":w,..},"colbert":[[..],..]},..]}
+// with the parts the request includes: the shape `m3vdb embed` writes per line.
+Json EncodeEmbeddings(const std::vector<TextEmbedding>& embeddings, const EmbedRequest& request);
 
 }  // namespace m3vdb::net::detail

@@ -120,7 +120,7 @@ Status ReadDenseEither(const Json& object, const std::string& where, std::vector
   return Status::OK();
 }
 
-Status ReadDocument(const Json& value, const std::string& where, Document* doc, bool* needs_embedding) {
+Status ReadDocument(const Json& value, const std::string& where, Document* doc) {
   if (!value.is_object()) return Invalid(where, "must be an object");
   M3VDB_RETURN_IF_ERROR(
       CheckFields(value, {"id", "text", "metadata", "dense", "dense_b64", "sparse", "colbert"}, where));
@@ -139,9 +139,6 @@ Status ReadDocument(const Json& value, const std::string& where, Document* doc, 
   if (value.contains("sparse")) M3VDB_RETURN_IF_ERROR(ReadSparse(value["sparse"], where + ".sparse", &doc->sparse));
   if (value.contains("colbert"))
     M3VDB_RETURN_IF_ERROR(ReadColbert(value["colbert"], where + ".colbert", &doc->colbert));
-  const bool has_vectors = value.contains("dense") || value.contains("dense_b64") || value.contains("sparse") ||
-                           value.contains("colbert");
-  *needs_embedding = value.contains("text") && !has_vectors;
   return Status::OK();
 }
 
@@ -231,7 +228,9 @@ Result<CollectionSpec> DecodeCollectionSpec(const Json& body) {
   M3VDB_RETURN_IF_ERROR(
       CheckFields(body, {"dense_dim", "metric", "sparse", "colbert", "colbert_dim", "model", "index"}, ""));
   CollectionSpec spec;
-  if (!body.contains("dense_dim")) return Status::InvalidArgument("dense_dim is required");
+  if (body.contains("model")) M3VDB_RETURN_IF_ERROR(ReadBool(body["model"], "model", &spec.schema.model));
+  if (!body.contains("dense_dim") && !spec.schema.model)
+    return Status::InvalidArgument("dense_dim is required (unless \"model\" is true)");
   constexpr int64_t kU32 = std::numeric_limits<uint32_t>::max();
   M3VDB_RETURN_IF_ERROR(ReadOptionalInt(body, "dense_dim", "", 1, kU32, &spec.schema.dense_dim));
   if (body.contains("metric")) {
@@ -241,7 +240,6 @@ Result<CollectionSpec> DecodeCollectionSpec(const Json& body) {
   if (body.contains("sparse")) M3VDB_RETURN_IF_ERROR(ReadBool(body["sparse"], "sparse", &spec.schema.sparse));
   if (body.contains("colbert")) M3VDB_RETURN_IF_ERROR(ReadBool(body["colbert"], "colbert", &spec.schema.colbert));
   M3VDB_RETURN_IF_ERROR(ReadOptionalInt(body, "colbert_dim", "", 0, kU32, &spec.schema.colbert_dim));
-  if (body.contains("model")) M3VDB_RETURN_IF_ERROR(ReadBool(body["model"], "model", &spec.model));
   if (body.contains("index")) M3VDB_RETURN_IF_ERROR(ReadIndexSettings(body["index"], &spec.schema.index));
   return spec;
 }
@@ -254,10 +252,7 @@ Result<DocumentBatch> DecodeDocumentBatch(const Json& body) {
   DocumentBatch batch;
   batch.documents.resize(docs.size());
   for (size_t i = 0; i < docs.size(); ++i) {
-    bool needs_embedding = false;
-    M3VDB_RETURN_IF_ERROR(
-        ReadDocument(docs[i], "documents[" + std::to_string(i) + "]", &batch.documents[i], &needs_embedding));
-    if (needs_embedding) batch.needs_embedding.push_back(i);
+    M3VDB_RETURN_IF_ERROR(ReadDocument(docs[i], "documents[" + std::to_string(i) + "]", &batch.documents[i]));
   }
   return batch;
 }
@@ -270,8 +265,7 @@ Result<SearchRequest> DecodeSearchRequest(const Json& body) {
   SearchRequest request;
   if (body.contains("text")) {
     if (!body["text"].is_string()) return Invalid("text", "must be a string");
-    request.has_text = true;
-    request.text = body["text"].get<std::string>();
+    request.query.text = body["text"].get<std::string>();
   }
   M3VDB_RETURN_IF_ERROR(ReadDenseEither(body, "", &request.query.dense));
   if (body.contains("sparse")) M3VDB_RETURN_IF_ERROR(ReadSparse(body["sparse"], "sparse", &request.query.sparse));
@@ -289,6 +283,35 @@ Result<SearchRequest> DecodeSearchRequest(const Json& body) {
   }
   if (body.contains("weights")) M3VDB_RETURN_IF_ERROR(ReadWeights(body["weights"], &options.weights));
   if (body.contains("include")) M3VDB_RETURN_IF_ERROR(ReadInclude(body["include"], &request));
+  return request;
+}
+
+Result<EmbedRequest> DecodeEmbedRequest(const Json& body) {
+  M3VDB_RETURN_IF_ERROR(CheckFields(body, {"texts", "include"}, ""));
+  if (!body.contains("texts")) return Status::InvalidArgument("texts is required");
+  const Json& texts = body["texts"];
+  if (!texts.is_array()) return Invalid("texts", "must be an array of strings");
+  EmbedRequest request;
+  request.texts.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (!texts[i].is_string()) return Invalid("texts[" + std::to_string(i) + "]", "must be a string");
+    request.texts.push_back(texts[i].get<std::string>());
+  }
+  if (body.contains("include")) {
+    const Json& include = body["include"];
+    if (!include.is_array()) return Invalid("include", "must be a list of \"tokens\", \"dense\", \"sparse\", \"colbert\"");
+    request.tokens = request.dense = request.sparse = request.colbert = false;
+    for (size_t i = 0; i < include.size(); ++i) {
+      const std::string where = "include[" + std::to_string(i) + "]";
+      if (!include[i].is_string()) return Invalid(where, "must be a string");
+      const std::string& name = include[i].get_ref<const std::string&>();
+      if (name == "tokens") request.tokens = true;
+      else if (name == "dense") request.dense = true;
+      else if (name == "sparse") request.sparse = true;
+      else if (name == "colbert") request.colbert = true;
+      else return Invalid(where, "must be \"tokens\", \"dense\", \"sparse\" or \"colbert\", got '" + name + "'");
+    }
+  }
   return request;
 }
 

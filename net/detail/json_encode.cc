@@ -45,7 +45,7 @@ Json EncodeCollectionInfo(const CollectionInfo& info, const IndexInfo& state) {
                 {"bytes_per_vector", state.bytes_per_vector}, {"training", state.training}};
   return {{"name", info.name},  {"dense_dim", s.dense_dim}, {"metric", MetricName(s.metric)},
           {"sparse", s.sparse}, {"colbert", s.colbert},     {"colbert_dim", s.colbert_dim},
-          {"count", info.count}, {"index", std::move(index)}};
+          {"model", s.model},   {"count", info.count}, {"index", std::move(index)}};
 }
 
 Json EncodeDocument(const Document& doc) {
@@ -83,6 +83,30 @@ Json EncodeSearchResults(const std::vector<SearchHit>& hits, const SearchRequest
     results.push_back(std::move(item));
   }
   return {{"results", std::move(results)}, {"took_ms", std::round(took_ms * 1000) / 1000}};
+}
+
+Json EncodeEmbeddings(const std::vector<TextEmbedding>& embeddings, const EmbedRequest& request) {
+  Json list = Json::array();
+  for (const TextEmbedding& e : embeddings) {
+    Json item = Json::object();
+    if (request.tokens) item["tokens"] = e.tokens;
+    if (request.dense) item["dense"] = FloatArray(e.dense);
+    if (request.sparse) {
+      Json sparse = Json::object();
+      for (size_t i = 0; i < e.sparse.indices.size(); ++i)
+        sparse[std::to_string(e.sparse.indices[i])] = ShortestDouble(e.sparse.values[i]);
+      item["sparse"] = std::move(sparse);
+    }
+    if (request.colbert) {
+      Json rows = Json::array();
+      const size_t width = e.colbert.rows ? e.colbert.data.size() / e.colbert.rows : 0;
+      for (size_t r = 0; r < e.colbert.rows; ++r)
+        rows.push_back(FloatArray(std::span<const float>(e.colbert.data).subspan(r * width, width)));
+      item["colbert"] = std::move(rows);
+    }
+    list.push_back(std::move(item));
+  }
+  return {{"embeddings", std::move(list)}};
 }
 
 Json EncodeJob(const JobView& job) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -52,5 +53,10 @@ class Metrics {
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // (route, method, status)
   std::map<std::string, Histogram> latency_;                                 // by route
 };
+
+// The embedder's counters (process totals of the database's shared model): texts, tokens and
+// seconds spent encoding, so rate(tokens) / rate(seconds) is tokens per second of encoding.
+// Empty when no model is configured.
+std::string RenderModelMetrics(const std::optional<ModelInfo>& model);
 
 }  // namespace m3vdb::net::detail

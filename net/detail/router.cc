@@ -11,7 +11,7 @@ struct Route {
   RouteId id;
 };
 
-constexpr std::array<Route, 12> kRoutes = {{
+constexpr std::array<Route, 13> kRoutes = {{
     {"GET", "/healthz", RouteId::kHealthz},
     {"GET", "/metrics", RouteId::kMetrics},
     {"GET", "/collections", RouteId::kListCollections},
@@ -24,6 +24,7 @@ constexpr std::array<Route, 12> kRoutes = {{
     {"POST", "/collections/{name}/search", RouteId::kSearch},
     {"POST", "/collections/{name}/train", RouteId::kTrain},
     {"GET", "/jobs/{id}", RouteId::kGetJob},
+    {"POST", "/embed", RouteId::kEmbed},
 }};
 
 std::vector<std::string_view> Split(std::string_view path) {

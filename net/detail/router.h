@@ -21,6 +21,7 @@ enum class RouteId {
   kSearch,           // POST /collections/{name}/search
   kTrain,            // POST /collections/{name}/train
   kGetJob,           // GET /jobs/{id}
+  kEmbed,            // POST /embed
 };
 
 struct RouteMatch {

@@ -62,7 +62,7 @@ void SearchBatcher::Run(Collection& collection, const SearchOptions& options, co
 
 Result<std::vector<SearchHit>> SearchBatcher::Search(const std::shared_ptr<Collection>& collection,
                                                      const Query& query, const SearchOptions& options) {
-  if (query.dense.empty()) return collection->Search(query, options);
+  if (query.dense.empty() && query.text.empty()) return collection->Search(query, options);
   const std::string key = LaneKey(collection.get(), options);
   std::shared_ptr<Lane> lane;
   {

@@ -5,7 +5,8 @@
 // for the whole batch, so under load one pass serves many queries instead of one each.
 //
 // No delay is added: a search starts at once when a runner is free, so a lone client sees plain
-// Search latency. Searches without a dense part (nothing to share) run directly. If a batch
+// Search latency. Searches without a dense part or text (nothing to share) run directly; text
+// queries of a batch are encoded by the engine in one call. If a batch
 // fails (one invalid query fails SearchBatch as a whole) its queries are answered one by one,
 // so every caller gets its own answer or its own error.
 //

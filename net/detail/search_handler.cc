@@ -13,7 +13,6 @@ Response Search(Database& db, SearchBatcher& batcher, const Request& request, co
   if (!body.ok()) return ErrorResponse(body.status());
   auto search = DecodeSearchRequest(*body);
   if (!search.ok()) return ErrorResponse(search.status());
-  if (search->has_text) return ErrorResponse(NoModelError("the query has text"));
   auto hits = batcher.Search(*collection, search->query, search->options);
   if (!hits.ok()) return ErrorResponse(hits.status());
   const double took_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -44,7 +44,8 @@ struct ServerContext {
   ServerContext(Database& db, const ServerOptions& options, ComputePool& pool)
       : options(options),
         service(db, ServiceOptions{options.api_keys, options.search_runners, options.max_search_batch,
-                                  options.max_finished_jobs, options.job_retention}),
+                                  options.max_finished_jobs, options.job_retention, options.max_embed_texts,
+                                  options.max_embed_text_bytes}),
         pool(pool) {}
   const ServerOptions options;
   const Service service;

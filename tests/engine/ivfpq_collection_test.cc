@@ -46,7 +46,7 @@ CollectionSchema Schema(Metric metric) {
 
 std::vector<std::vector<SearchHit>> SearchAll(Collection& c, const std::vector<Document>& probes, int rerank_k) {
   std::vector<Query> qs;
-  for (const auto& d : probes) qs.push_back(Query{d.dense, {}, {}});
+  for (const auto& d : probes) qs.push_back(Query{d.dense, {}, {}, {}});
   SearchOptions o;
   o.top_k = 10;
   o.rerank_k = rerank_k;
@@ -86,7 +86,7 @@ TEST_P(IvfPqCollectionTest, TrainReopenRetrainDelete) {
     all.rerank_k = 300;
     all.nprobe = 8;
     for (size_t q = 0; q < probes.size(); ++q) {
-      auto hits = (*coll)->Search(Query{probes[q].dense, {}, {}}, all);
+      auto hits = (*coll)->Search(Query{probes[q].dense, {}, {}, {}}, all);
       ASSERT_TRUE(hits.ok());
       ASSERT_EQ(hits->size(), exact[q].size());
       for (size_t r = 0; r < hits->size(); ++r) EXPECT_NEAR((*hits)[r].score, exact[q][r].score, 1e-3);
@@ -113,7 +113,7 @@ TEST_P(IvfPqCollectionTest, TrainReopenRetrainDelete) {
   Document fresh = probes[0];
   fresh.id = "fresh";
   ASSERT_TRUE((*coll)->Upsert(std::vector<Document>{fresh}).ok());
-  auto hits = (*coll)->Search(Query{fresh.dense, {}, {}}, SearchOptions{});
+  auto hits = (*coll)->Search(Query{fresh.dense, {}, {}, {}}, SearchOptions{});
   ASSERT_TRUE(hits.ok());
   bool found = false;
   for (const auto& h : *hits) found |= h.id == "fresh";
@@ -126,7 +126,7 @@ TEST_P(IvfPqCollectionTest, TrainReopenRetrainDelete) {
     SearchOptions o;
     o.top_k = 10;
     while (!done.load()) {
-      auto r = (*coll)->Search(Query{probes[searches % probes.size()].dense, {}, {}}, o);
+      auto r = (*coll)->Search(Query{probes[searches % probes.size()].dense, {}, {}, {}}, o);
       if (!r.ok() || r->size() != 10) ++failures;
       ++searches;
     }
@@ -140,12 +140,12 @@ TEST_P(IvfPqCollectionTest, TrainReopenRetrainDelete) {
   EXPECT_GT(searches.load(), 0);
 
   // Delete after training hides the document immediately.
-  hits = (*coll)->Search(Query{fresh.dense, {}, {}}, SearchOptions{});
+  hits = (*coll)->Search(Query{fresh.dense, {}, {}, {}}, SearchOptions{});
   ASSERT_TRUE(hits.ok());
   ASSERT_FALSE(hits->empty());
   const std::string top = (*hits)[0].id;
   ASSERT_EQ((*coll)->Delete(std::vector<std::string>{top}).value(), 1u);
-  hits = (*coll)->Search(Query{fresh.dense, {}, {}}, SearchOptions{});
+  hits = (*coll)->Search(Query{fresh.dense, {}, {}, {}}, SearchOptions{});
   ASSERT_TRUE(hits.ok());
   for (const auto& h : *hits) EXPECT_NE(h.id, top);
 }
@@ -168,7 +168,7 @@ TEST(IvfPqCollectionErrorsTest, BadSettingsAndTooFewDocuments) {
   EXPECT_EQ((*coll)->Train(wrong).status().code(), StatusCode::kInvalidArgument);
   SearchOptions o;
   o.nprobe = -1;
-  EXPECT_EQ((*coll)->Search(Query{std::vector<float>(kDim, 0.5f), {}, {}}, o).status().code(),
+  EXPECT_EQ((*coll)->Search(Query{std::vector<float>(kDim, 0.5f), {}, {}, {}}, o).status().code(),
             StatusCode::kInvalidArgument);
 }
 
@@ -223,7 +223,7 @@ TEST(IvfPqCollectionErrorsTest, AutoTrainAtThreshold) {
   for (int i = 0; i < 600 && (*coll)->GetIndexInfo().kind != "ivfpq"; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ((*coll)->GetIndexInfo().kind, "ivfpq");
-  EXPECT_EQ((*coll)->Search(Query{std::vector<float>(kDim, 0.5f), {}, {}}, SearchOptions{}).value().size(), 10u);
+  EXPECT_EQ((*coll)->Search(Query{std::vector<float>(kDim, 0.5f), {}, {}, {}}, SearchOptions{}).value().size(), 10u);
 }
 
 }  // namespace

@@ -168,7 +168,7 @@ TEST_F(ServiceTest, PutCollectionRejectsBadBodies) {
   ExpectError(Call("PUT", "/collections/a%20b", json{{"dense_dim", 4}}), 400, "invalid_argument", "collection name");
   ExpectError(Call("PUT", "/collections/c", json{{"dense_dim", 1 << 30}}), 413, "resource_exhausted", "dense_dim");
   ExpectError(Call("PUT", "/collections/c", json{{"dense_dim", 4}, {"model", true}}), 422, "failed_precondition",
-              "no embedding model is configured; start the server with --model DIR");
+              "collection 'c' asks for a model, but the database was opened without one");
   EXPECT_TRUE(Parse(Call("GET", "/collections"))["collections"].empty());
 }
 
@@ -267,8 +267,8 @@ TEST_F(ServiceTest, DocumentErrorsNameTheField) {
   ExpectError(post_one({{"id", "a"}, {"dense", {1, 2}}, {"colbert", {{1, 2}, {3}}}}), 400, "invalid_argument",
               "colbert[1] has 1 values but row 0 has 2");
   ExpectError(post_one({{"id", "a"}, {"dense", {1e39, 2}}}), 400, "invalid_argument", "non-finite");
-  ExpectError(post_one({{"id", "a"}, {"text", "embed me"}}), 422, "failed_precondition",
-              "documents[0] has text but no vectors: no embedding model is configured");
+  ExpectError(post_one({{"id", "a"}, {"text", "embed me"}}), 400, "invalid_argument",
+              "document 0 (id 'a') has text but no dense vector, and the collection does not embed text");
   ExpectError(post_one({{"id", std::string(600, 'x')}, {"dense", {1, 2}}}), 413, "resource_exhausted", "id");
   std::string deep = "{\"documents\":[{\"id\":\"a\",\"dense\":[1,2],\"metadata\":" + std::string(100, '[') +
                      std::string(100, ']') + "}]}";
@@ -352,7 +352,9 @@ TEST_F(ServiceTest, SearchErrors) {
               "include[0]");
   ExpectError(Call("POST", target, json{{"dense", {1, 0}}, {"nprobe", -1}}), 400, "invalid_argument", "nprobe");
   ExpectError(Call("POST", target, json{{"dense", {1, 0}}, {"k", 5}}), 400, "invalid_argument", "unknown field 'k'");
-  ExpectError(Call("POST", target, json{{"text", "what is m3"}}), 422, "failed_precondition",
+  ExpectError(Call("POST", target, json{{"text", "what is m3"}}), 400, "invalid_argument",
+              "query has text, but the collection does not embed text");
+  ExpectError(Call("POST", "/embed", json{{"texts", {"what is m3"}}}), 400, "no_model",
               "no embedding model is configured; start the server with --model DIR");
 }
 

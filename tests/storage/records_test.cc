@@ -43,6 +43,37 @@ TEST(RecordsTest, RoundTrips) {
   EXPECT_EQ(u, 0xdeadbeefcafeull);
 }
 
+TEST(RecordsTest, CatalogModelFlagAndOlderVersions) {
+  CatalogRecord model;
+  model.dense_dim = 64;
+  model.model = true;
+  CatalogRecord back;
+  ASSERT_TRUE(DecodeCatalog(EncodeCatalog(model), &back).ok());
+  EXPECT_TRUE(back.model);
+  model.model = false;
+  ASSERT_TRUE(DecodeCatalog(EncodeCatalog(model), &back).ok());
+  EXPECT_FALSE(back.model);
+
+  // A version-2 record is the version-3 layout with bits 0-1 of the flags only.
+  CatalogRecord plain{7, 32, 0, true, false, 0};
+  std::string v2 = EncodeCatalog(plain);
+  ASSERT_EQ(v2[0], 3);
+  v2[0] = 2;
+  back.model = true;
+  ASSERT_TRUE(DecodeCatalog(v2, &back).ok());
+  EXPECT_FALSE(back.model);
+  EXPECT_TRUE(back.sparse);
+  EXPECT_EQ(back.dense_dim, 32u);
+  // The model bit did not exist in version 2: such a record is corrupt.
+  const size_t flags_at = 1 + 8 + 4 + 1;
+  v2[flags_at] = static_cast<char>(v2[flags_at] | 4);
+  EXPECT_EQ(DecodeCatalog(v2, &back).code(), StatusCode::kCorruption);
+  // Unknown flag bits of version 3 are corrupt too.
+  std::string v3 = EncodeCatalog(plain);
+  v3[flags_at] = static_cast<char>(v3[flags_at] | 8);
+  EXPECT_EQ(DecodeCatalog(v3, &back).code(), StatusCode::kCorruption);
+}
+
 TEST(RecordsTest, CorruptValuesAreCorruptionNotCrashes) {
   std::vector<float> f;
   std::vector<int32_t> i;

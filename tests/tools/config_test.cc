@@ -43,7 +43,7 @@ server:
                              &config);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(config.data_dir, "/var/lib/m3vdb");
-  EXPECT_EQ(config.model_dir, "/models/bge-m3");
+  EXPECT_EQ(config.engine.model_dir, "/models/bge-m3");
   EXPECT_EQ(config.log_level, "debug");
   EXPECT_FALSE(config.engine.sync);
   EXPECT_EQ(config.engine.block_cache_bytes, size_t{1} << 30);
@@ -88,6 +88,40 @@ TEST(Config, YamlErrorsNameTheKey) {
   ExpectYamlError("server:\n  api_keys: [[a]]\n", "server.api_keys must be a list of strings");
   ExpectYamlError("server: {port: 1\n", "malformed YAML");
   ExpectYamlError("- a\n- b\n", "must be a map");
+}
+
+TEST(Config, EncoderKeys) {
+  Config config;
+  Status s = ApplyConfigYaml(R"(
+model: /models/bge-m3
+encoder:
+  max_length: 512
+  batch_size: 8
+  batch_tokens: 4096
+  threads: 3
+  long_input: chunk
+  device: cpu
+  weights: pytorch_model.bin
+server:
+  max_embed_texts: 10
+  max_embed_text_bytes: 4KiB
+)",
+                             &config);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(config.engine.model_dir, "/models/bge-m3");
+  EXPECT_EQ(config.engine.encoder.max_length, 512u);
+  EXPECT_EQ(config.engine.encoder.batch_size, 8u);
+  EXPECT_EQ(config.engine.encoder.batch_tokens, 4096u);
+  EXPECT_EQ(config.engine.encoder.threads, 3);
+  EXPECT_EQ(config.engine.encoder.long_input, LongInputMode::kChunkAverage);
+  EXPECT_EQ(config.engine.encoder.device, EncoderDevice::kCpu);
+  EXPECT_EQ(config.engine.encoder.weights_file, "pytorch_model.bin");
+  EXPECT_EQ(config.server.max_embed_texts, 10u);
+  EXPECT_EQ(config.server.max_embed_text_bytes, 4096u);
+  ExpectYamlError("encoder:\n  long_input: stretch\n",
+                  "encoder.long_input (--long-input): must be one of truncate, interpolate, chunk, got 'stretch'");
+  ExpectYamlError("encoder:\n  device: tpu\n", "encoder.device (--device)");
+  ExpectYamlError("encoder:\n  batch_size: 0\n", "encoder.batch_size (--batch-size)");
 }
 
 TEST(Config, ValidationNamesTheKey) {

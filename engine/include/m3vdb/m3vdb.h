@@ -19,6 +19,15 @@
 // `Collection` handles are shared: a handle stays valid after `DropCollection`, but every
 // operation on it then fails with FailedPrecondition.
 //
+// Text: with `Options::model_dir` set, the database loads a BGE-M3 model (embedder/embedder.h)
+// when it opens; the model is loaded once per process and shared by every database opened with
+// the same directory and encoder options. A collection created with `schema.model` embeds
+// text with it: a document with `text` whose dense vector (or sparse weights / ColBERT vectors
+// the collection stores) is missing gets the missing parts from one forward pass of the
+// encoder (the whole batch is encoded in one call), and a `Query` with `text` is encoded the
+// same way. Parts the caller gives are always used as given. A database whose collections use a
+// model opens without one too; only text encoding on those collections then fails.
+//
 // Errors are values: nothing here throws, and bad input never crashes the process.
 // This header needs only the C++20 standard library.
 #pragma once
@@ -55,12 +64,17 @@ struct IndexSettings {
 };
 
 struct CollectionSchema {
-  uint32_t dense_dim = 0;        // dimension of the dense vector every document carries (> 0)
+  uint32_t dense_dim = 0;        // dimension of the dense vector every document carries (> 0;
+                                 // with `model`, 0 means the model's hidden size)
   Metric metric = Metric::kInnerProduct;
   bool sparse = false;           // store and index sparse lexical weights
   bool colbert = false;          // store ColBERT multi-vectors
   uint32_t colbert_dim = 0;      // width of each ColBERT vector; 0 means "same as dense_dim"
+                                 // (with `model`: the model's ColBERT width)
   IndexSettings index;
+  // Embed text with the database's model (Options::model_dir). Creating such a collection needs
+  // a model, and dense_dim / colbert_dim must equal the model's widths.
+  bool model = false;
 };
 
 struct TrainOptions {
@@ -107,9 +121,11 @@ struct MultiVector {
 
 struct Document {
   std::string id;             // 1..Limits::max_id_bytes bytes, unique within a batch
-  std::string text;           // optional, stored as is
+  std::string text;           // optional, stored as is; in a model collection, encoded to fill
+                              // whichever of dense / sparse / colbert the document lacks
   std::string metadata_json;  // optional; when set, must be a JSON object
-  std::vector<float> dense;   // exactly schema.dense_dim finite values
+  std::vector<float> dense;   // exactly schema.dense_dim finite values (may be left empty in a
+                              // model collection when `text` is set)
   SparseVector sparse;        // optional; only for collections with schema.sparse
   MultiVector colbert;        // optional; only for collections with schema.colbert
 };
@@ -131,6 +147,8 @@ struct Query {
   std::vector<float> dense;   // empty = no dense mode
   SparseVector sparse;        // empty = no sparse mode
   MultiVector colbert;        // empty = no ColBERT mode
+  std::string text;           // model collections only: encoded, filling every mode the query
+                              // lacks and the collection stores (dense always)
 };
 
 struct SearchOptions {
@@ -174,11 +192,56 @@ struct Limits {
   int max_rerank_k = 100000;
 };
 
+// How inputs longer than the checkpoint's positions are handled (embedder::LongInputMode).
+enum class LongInputMode {
+  kTruncate,              // keep the first max_length tokens; logs a warning
+  kInterpolatePositions,  // position interpolation
+  kChunkAverage,          // split into position-sized chunks and average their outputs
+};
+enum class EncoderDevice { kAuto, kCpu, kCuda };  // kAuto: CUDA when built with it and a GPU exists
+
+// Options of the text encoder (embedder::Options).
+struct EncoderOptions {
+  size_t max_length = 8192;     // tokens incl. <s> and </s>; capped by the checkpoint's positions
+  size_t batch_size = 16;       // texts per forward pass
+  size_t batch_tokens = 16384;  // and at most this many tokens per forward pass
+  int threads = 0;              // worker threads per encode call; 0 = all cores
+  LongInputMode long_input = LongInputMode::kTruncate;
+  EncoderDevice device = EncoderDevice::kAuto;
+  std::string weights_file;     // file in the model directory; empty = model.safetensors when
+                                // present, else pytorch_model.bin
+};
+
 struct Options {
   bool create_if_missing = true;
   bool sync = true;               // fsync the WAL before acknowledging a write
   size_t block_cache_bytes = 256 << 20;
   Limits limits;
+  // BGE-M3 release directory (config.json, model.safetensors or pytorch_model.bin, the two
+  // heads, sentencepiece.bpe.model); empty = no model. Loaded by Database::Open, which fails
+  // with the loader's error when the directory is not a valid checkpoint.
+  std::string model_dir;
+  EncoderOptions encoder;
+};
+
+// The encoder outputs for one text (same shapes as Document's vectors; ColBERT not rounded).
+struct TextEmbedding {
+  std::vector<int32_t> tokens;  // fairseq ids including <s> (0) and </s> (2)
+  std::vector<float> dense;
+  SparseVector sparse;
+  MultiVector colbert;
+};
+
+// The database's model and what it has encoded in this process (all users of the shared model).
+struct ModelInfo {
+  std::string dir;              // canonical model directory
+  std::string backend;          // "cpu" or "cuda"
+  uint32_t dim = 0;             // dense width (hidden size)
+  uint32_t colbert_dim = 0;
+  size_t max_length = 0;        // effective max_length
+  uint64_t texts_total = 0;     // texts encoded
+  uint64_t tokens_total = 0;    // tokens encoded (incl. <s> and </s>)
+  double encode_seconds_total = 0;  // wall time spent in encode calls
 };
 
 // Options of one write. `progress_marker`: an opaque value the application stores with the
@@ -211,7 +274,8 @@ class Collection {
   virtual Status Upsert(std::span<const Document> batch, const UpsertOptions& options) = 0;
   // The last progress marker written (std::nullopt: none yet).
   virtual Result<std::optional<std::string>> GetProgressMarker() const = 0;
-  // Checks documents against the schema and limits as Upsert would, writing nothing.
+  // Checks documents against the schema and limits as Upsert would, writing nothing (and
+  // encoding nothing: the vectors a model collection derives from text are not checked).
   virtual Status Validate(std::span<const Document> batch) const = 0;
 
   // The stored document (dense, sparse, ColBERT values as stored: ColBERT is kept as fp16).
@@ -258,6 +322,12 @@ class Database {
   // while reads and writes go on: a RocksDB checkpoint (hard links where the file system
   // allows). The copy opens with Database::Open like any database directory.
   virtual Status Checkpoint(const std::string& dir) const = 0;
+
+  // Encodes texts with the database's model, in input order (Limits::max_text_bytes and
+  // max_batch_documents apply). FailedPrecondition when no model is configured.
+  virtual Result<std::vector<TextEmbedding>> Embed(std::span<const std::string> texts) const = 0;
+  // The model, or nullopt when none is configured.
+  virtual std::optional<ModelInfo> GetModelInfo() const = 0;
 
  protected:
   Database() = default;

@@ -1,0 +1,54 @@
+// Text encoding of a model collection's documents and queries (collection_impl.h): the texts
+// of every item that lacks a mode are encoded in one embedder call, and only the missing modes
+// are filled.
+#include "engine/detail/collection_impl.h"
+#include "engine/detail/validation.h"
+
+namespace m3vdb::engine {
+
+Status CollectionImpl::ModelMissing() const {
+  return Status::FailedPrecondition("collection '" + name_ +
+                                    "' embeds text with a model, but the database was opened without one "
+                                    "(set Options::model_dir, or start the server with --model DIR)");
+}
+
+Result<bool> CollectionImpl::EncodeDocuments(std::span<const Document> in, std::vector<Document>* out) const {
+  if (!schema_.model) return false;
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < in.size(); ++i)
+    if (LacksModes(schema_, in[i])) todo.push_back(i);
+  if (todo.empty()) return false;
+  M3VDB_RETURN_IF_ERROR(ValidateBatchTexts(limits_, in));
+  if (!model_) return ModelMissing();
+  std::vector<std::string> texts;
+  texts.reserve(todo.size());
+  for (size_t i : todo) texts.push_back(in[i].text);
+  Result<std::vector<TextEmbedding>> encoded = model_->Encode(texts);
+  if (!encoded.ok()) return encoded.status().WithContext("encoding the texts of collection '" + name_ + "'");
+  std::vector<TextEmbedding>& embeddings = *encoded;
+  out->assign(in.begin(), in.end());
+  for (size_t k = 0; k < todo.size(); ++k) FillMissingModes(schema_, std::move(embeddings[k]), &(*out)[todo[k]]);
+  return true;
+}
+
+Result<bool> CollectionImpl::EncodeQueries(std::span<const Query> in, std::vector<Query>* out) const {
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < in.size(); ++i) {
+    M3VDB_RETURN_IF_ERROR(ValidateQueryText(schema_, limits_, in[i])
+                              .WithContext(in.size() > 1 ? "query " + std::to_string(i) : "search"));
+    if (LacksModes(schema_, in[i])) todo.push_back(i);
+  }
+  if (todo.empty()) return false;
+  if (!model_) return ModelMissing();
+  std::vector<std::string> texts;
+  texts.reserve(todo.size());
+  for (size_t i : todo) texts.push_back(in[i].text);
+  Result<std::vector<TextEmbedding>> encoded = model_->Encode(texts);
+  if (!encoded.ok()) return encoded.status().WithContext("encoding the query text of collection '" + name_ + "'");
+  std::vector<TextEmbedding>& embeddings = *encoded;
+  out->assign(in.begin(), in.end());
+  for (size_t k = 0; k < todo.size(); ++k) FillMissingModes(schema_, std::move(embeddings[k]), &(*out)[todo[k]]);
+  return true;
+}
+
+}  // namespace m3vdb::engine
