@@ -2,7 +2,8 @@
 // codebooks at the same bytes per vector, all searched with FAISS's IVFPQ scan (so query speed
 // compares like with like), in one run. Prints one row per (method, m, nlist, nprobe):
 // recall@10 and recall@100 (true top-k found in the returned top-k), recall@10 after an exact
-// rerank of the returned top-100, queries/s on one thread, and training time (k-means, plus
+// rerank of the returned top-100, queries/s on one thread, PQ codes scanned per query (what
+// the scan costs, independent of the machine's load), and training time (k-means, plus
 // Distill-VQ for ours; a cached k-means initialisation counts with the time it took to train).
 //
 // Training never sees the test queries: Distill-VQ uses documents sampled from the base set as
@@ -38,6 +39,7 @@ std::vector<T> ParseList(const std::string& s) {
 
 struct Row {
   double r10 = 0, r100 = 0, r10_rerank = 0, qps = 0;
+  double codes = 0;  // PQ codes scanned per query: the load-independent part of the query cost
 };
 
 // Searches `index` with nprobe and measures recall against `truth` (k = 100 neighbours each).
@@ -50,11 +52,13 @@ Row Evaluate(faiss::Index* index, const tools::Matrix& base, const tools::Matrix
   std::vector<float> dist(nq * k);
   std::vector<faiss::Index::idx_t> labels(nq * k);
   omp_set_num_threads(1);
+  faiss::indexIVF_stats.reset();
   auto t = Clock::now();
   for (size_t i = 0; i < nq; ++i)  // one query at a time, one thread: the latency-bound case
     index->search(1, queries.row(i), k, dist.data() + i * k, labels.data() + i * k);
   Row row;
   row.qps = nq / Since(t);
+  row.codes = static_cast<double>(faiss::indexIVF_stats.ndis) / nq;
   omp_set_num_threads(2);
   std::vector<std::vector<uint32_t>> found10(nq), found100(nq), reranked(nq);
   for (size_t i = 0; i < nq; ++i) {
@@ -116,7 +120,7 @@ int main(int argc, char** argv) {
   std::string data = tools::kFashionMnistDir, metric_name = "l2", ms = "16,28,56", nlists = "256,1024",
               nprobes = "1,4,16,64", methods = "ivfpq,distill";
   size_t max_queries = 20000, num_queries = 10000, validation = 0;
-  std::string init_cache, device = "auto";
+  std::string init_cache, save_dir, device = "auto";
   float tau = 0, lr_pq = 0, lr_ivf = 0;
   int epochs = 4;
   uint64_t seed = 1234;
@@ -134,6 +138,7 @@ int main(int argc, char** argv) {
   app.add_option("--validation", validation,
                  "hold out the last N base vectors as queries instead of the test set (for tuning)");
   app.add_option("--init-cache", init_cache, "directory caching k-means codebooks (and their training time) between runs");
+  app.add_option("--save-dir", save_dir, "directory where every evaluated set of codebooks is written");
   app.add_option("--device", device, "Distill-VQ backend: auto (CUDA when a GPU exists), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
@@ -162,8 +167,8 @@ int main(int argc, char** argv) {
     tools::NormalizeRows(&*queries);
   }
   auto truth = tools::ExactNeighbors(*base, *queries, 100, *metric);
-  std::printf("| metric | method | bytes | nlist | nprobe | R@10 | R@100 | R@10 rerank100 | QPS (1 thread) | train s |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| metric | method | bytes | nlist | nprobe | R@10 | R@100 | R@10 rerank100 | QPS (1 thread) | codes/query | train s |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (uint32_t m : ParseList<uint32_t>(ms)) {
     for (uint32_t nlist : ParseList<uint32_t>(nlists)) {
       quant::IvfPqParams params;
@@ -221,13 +226,17 @@ int main(int argc, char** argv) {
                        m, nlist, rep->backend, rep->steps, rep->first_loss_pq, rep->last_loss_pq, rep->first_loss_ivf,
                        rep->last_loss_ivf, rep->tau, rep->seconds);
         }
+        if (!save_dir.empty())
+          WriteFile(save_dir + "/" + method + "-" + metric_name + "-m" + std::to_string(m) + "-l" +
+                        std::to_string(nlist) + "-s" + std::to_string(seed) + ".bin",
+                    books.Serialize());
         auto index = quant::BuildFaissIndex(books, base->data.data(), base->rows);
         if (!index.ok()) return std::fprintf(stderr, "%s\n", index.status().ToString().c_str()), 1;
         for (size_t nprobe : ParseList<size_t>(nprobes)) {
           Row r = Evaluate(index->get(), *base, *queries, *metric, truth, nprobe);
-          std::printf("| %s | %s | %u | %u | %zu | %.4f | %.4f | %.4f | %.0f | %.1f |\n", metric_name.c_str(),
+          std::printf("| %s | %s | %u | %u | %zu | %.4f | %.4f | %.4f | %.0f | %.0f | %.1f |\n", metric_name.c_str(),
                       method == "ivfpq" ? "faiss-ivfpq" : method == "opq" ? "faiss-opq-ivfpq" : method.c_str(), m,
-                      nlist, nprobe, r.r10, r.r100, r.r10_rerank, r.qps, train_s);
+                      nlist, nprobe, r.r10, r.r100, r.r10_rerank, r.qps, r.codes, train_s);
           std::fflush(stdout);
         }
       }
