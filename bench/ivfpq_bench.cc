@@ -2,7 +2,9 @@
 // codebooks at the same bytes per vector, all searched with FAISS's IVFPQ scan (so query speed
 // compares like with like), in one run. Prints one row per (method, m, nlist, nprobe):
 // recall@10 and recall@100 (true top-k found in the returned top-k), recall@10 after an exact
-// rerank of the returned top-100, queries/s on one thread, and training time.
+// rerank of the returned top-100, queries/s on one thread, PQ codes scanned per query (what
+// the scan costs, independent of the machine's load), and training time (k-means, plus
+// Distill-VQ for ours; a cached k-means initialisation counts with the time it took to train).
 //
 // Training never sees the test queries: Distill-VQ uses documents sampled from the base set as
 // queries (quant/distill_trainer.h).
@@ -37,6 +39,7 @@ std::vector<T> ParseList(const std::string& s) {
 
 struct Row {
   double r10 = 0, r100 = 0, r10_rerank = 0, qps = 0;
+  double codes = 0;  // PQ codes scanned per query: the load-independent part of the query cost
 };
 
 // Searches `index` with nprobe and measures recall against `truth` (k = 100 neighbours each).
@@ -49,11 +52,13 @@ Row Evaluate(faiss::Index* index, const tools::Matrix& base, const tools::Matrix
   std::vector<float> dist(nq * k);
   std::vector<faiss::Index::idx_t> labels(nq * k);
   omp_set_num_threads(1);
+  faiss::indexIVF_stats.reset();
   auto t = Clock::now();
   for (size_t i = 0; i < nq; ++i)  // one query at a time, one thread: the latency-bound case
     index->search(1, queries.row(i), k, dist.data() + i * k, labels.data() + i * k);
   Row row;
   row.qps = nq / Since(t);
+  row.codes = static_cast<double>(faiss::indexIVF_stats.ndis) / nq;
   omp_set_num_threads(2);
   std::vector<std::vector<uint32_t>> found10(nq), found100(nq), reranked(nq);
   for (size_t i = 0; i < nq; ++i) {
@@ -79,17 +84,25 @@ Row Evaluate(faiss::Index* index, const tools::Matrix& base, const tools::Matrix
   return row;
 }
 
-bool ReadFile(const std::string& path, quant::Codebooks* books) {
+bool ReadFile(const std::string& path, std::string* bytes) {
   FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return false;
-  std::string bytes;
   char buf[1 << 16];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes->append(buf, n);
   std::fclose(f);
+  return true;
+}
+
+// A cached k-means initialisation and the seconds it took to train (kept beside it in
+// PATH.seconds, so that the training time reported for a cached run is still the real one).
+bool ReadCache(const std::string& path, quant::Codebooks* books, double* seconds) {
+  std::string bytes, secs;
+  if (!ReadFile(path, &bytes) || !ReadFile(path + ".seconds", &secs)) return false;
   auto parsed = quant::Codebooks::Parse(bytes);
   if (!parsed.ok()) return false;
   *books = std::move(*parsed);
+  *seconds = std::stod(secs);
   return true;
 }
 
@@ -107,7 +120,7 @@ int main(int argc, char** argv) {
   std::string data = tools::kFashionMnistDir, metric_name = "l2", ms = "16,28,56", nlists = "256,1024",
               nprobes = "1,4,16,64", methods = "ivfpq,distill";
   size_t max_queries = 20000, num_queries = 10000, validation = 0;
-  std::string init_cache;
+  std::string init_cache, save_dir, device = "auto";
   float tau = 0, lr_pq = 0, lr_ivf = 0;
   int epochs = 4;
   uint64_t seed = 1234;
@@ -124,7 +137,11 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed)->capture_default_str();
   app.add_option("--validation", validation,
                  "hold out the last N base vectors as queries instead of the test set (for tuning)");
-  app.add_option("--init-cache", init_cache, "directory caching k-means codebooks between runs");
+  app.add_option("--init-cache", init_cache, "directory caching k-means codebooks (and their training time) between runs");
+  app.add_option("--save-dir", save_dir, "directory where every evaluated set of codebooks is written");
+  app.add_option("--device", device, "Distill-VQ backend: auto (CUDA when a GPU exists), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
   app.add_option("--tau", tau, "Distill-VQ score temperature (0 = auto)");
   app.add_option("--lr-pq", lr_pq, "Distill-VQ PQ learning rate (0 = auto)");
   app.add_option("--lr-ivf", lr_ivf, "Distill-VQ centroid learning rate (0 = auto)");
@@ -150,8 +167,8 @@ int main(int argc, char** argv) {
     tools::NormalizeRows(&*queries);
   }
   auto truth = tools::ExactNeighbors(*base, *queries, 100, *metric);
-  std::printf("| metric | method | bytes | nlist | nprobe | R@10 | R@100 | R@10 rerank100 | QPS (1 thread) | train s |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| metric | method | bytes | nlist | nprobe | R@10 | R@100 | R@10 rerank100 | QPS (1 thread) | codes/query | train s |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (uint32_t m : ParseList<uint32_t>(ms)) {
     for (uint32_t nlist : ParseList<uint32_t>(nlists)) {
       quant::IvfPqParams params;
@@ -174,15 +191,18 @@ int main(int argc, char** argv) {
               init_cache + "/kmeans-" + metric_name + "-n" + std::to_string(base->rows) + "-m" + std::to_string(m) +
               "-l" + std::to_string(nlist) + (opq ? "-opq" : "") + "-s" + std::to_string(seed) + ".bin";
           auto t = Clock::now();
-          if (!cache.empty() && ReadFile(cache, &init)) {
-            init_s = 0;
-          } else {
+          if (cache.empty() || !ReadCache(cache, &init, &init_s)) {
             auto books = quant::TrainKMeans(base->data.data(), base->rows, params);
             if (!books.ok()) return std::fprintf(stderr, "%s\n", books.status().ToString().c_str()), 1;
             init = std::move(*books);
             init_s = Since(t);
-            if (!cache.empty()) WriteFile(cache, init.Serialize());
+            if (!cache.empty()) {
+              WriteFile(cache, init.Serialize());
+              WriteFile(cache + ".seconds", std::to_string(init_s));
+            }
           }
+          std::fprintf(stderr, "k-means m=%u nlist=%u%s: %.1fs%s\n", m, nlist, opq ? " OPQ" : "", init_s,
+                       Since(t) < init_s ? " (cached)" : "");
         }
         quant::Codebooks books = init;
         double train_s = init_s;
@@ -194,21 +214,29 @@ int main(int argc, char** argv) {
           opt.tau = tau;
           opt.lr_pq = lr_pq;
           opt.lr_ivf = lr_ivf;
+          opt.device = device == "cpu" ? quant::DistillDevice::kCpu
+                       : device == "cuda" ? quant::DistillDevice::kCuda : quant::DistillDevice::kAuto;
           auto t = Clock::now();
           auto rep = quant::DistillTrain(base->data.data(), base->rows, nullptr, 0, &books, opt);
           if (!rep.ok()) return std::fprintf(stderr, "%s\n", rep.status().ToString().c_str()), 1;
           train_s += Since(t);
-          std::fprintf(stderr, "distill m=%u nlist=%u: %zu steps, PQ loss %.4f -> %.4f, IVF loss %.4f -> %.4f, tau %.4g, %.1fs\n",
-                       m, nlist, rep->steps, rep->first_loss_pq, rep->last_loss_pq, rep->first_loss_ivf,
+          std::fprintf(stderr,
+                       "distill m=%u nlist=%u (%s): %zu steps, PQ loss %.4f -> %.4f, IVF loss %.4f -> %.4f, tau %.4g, "
+                       "%.1fs\n",
+                       m, nlist, rep->backend, rep->steps, rep->first_loss_pq, rep->last_loss_pq, rep->first_loss_ivf,
                        rep->last_loss_ivf, rep->tau, rep->seconds);
         }
+        if (!save_dir.empty())
+          WriteFile(save_dir + "/" + method + "-" + metric_name + "-m" + std::to_string(m) + "-l" +
+                        std::to_string(nlist) + "-s" + std::to_string(seed) + ".bin",
+                    books.Serialize());
         auto index = quant::BuildFaissIndex(books, base->data.data(), base->rows);
         if (!index.ok()) return std::fprintf(stderr, "%s\n", index.status().ToString().c_str()), 1;
         for (size_t nprobe : ParseList<size_t>(nprobes)) {
           Row r = Evaluate(index->get(), *base, *queries, *metric, truth, nprobe);
-          std::printf("| %s | %s | %u | %u | %zu | %.4f | %.4f | %.4f | %.0f | %.1f |\n", metric_name.c_str(),
+          std::printf("| %s | %s | %u | %u | %zu | %.4f | %.4f | %.4f | %.0f | %.0f | %.1f |\n", metric_name.c_str(),
                       method == "ivfpq" ? "faiss-ivfpq" : method == "opq" ? "faiss-opq-ivfpq" : method.c_str(), m,
-                      nlist, nprobe, r.r10, r.r100, r.r10_rerank, r.qps, train_s);
+                      nlist, nprobe, r.r10, r.r100, r.r10_rerank, r.qps, r.codes, train_s);
           std::fflush(stdout);
         }
       }

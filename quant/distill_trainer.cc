@@ -7,6 +7,8 @@
 #include <random>
 #include <unordered_map>
 
+#include "common/gpu.h"
+#include "quant/cuda/cuda_distill_backend.h"
 #include "quant/detail/distill_step.h"
 #include "quant/detail/exact_top_k.h"
 
@@ -66,6 +68,16 @@ float Schedule(size_t step, size_t total) {
 
 std::unique_ptr<DistillBackend> CreateCpuDistillBackend() { return std::make_unique<CpuDistillBackend>(); }
 
+Result<std::unique_ptr<DistillBackend>> CreateDistillBackend(DistillDevice device) {
+  if (device == DistillDevice::kCpu) return CreateCpuDistillBackend();
+  if (device == DistillDevice::kCuda) return CreateCudaDistillBackend();
+  if (GpuAvailable()) {
+    auto cuda = CreateCudaDistillBackend();
+    if (cuda.ok()) return cuda;
+  }
+  return CreateCpuDistillBackend();
+}
+
 Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* queries, size_t nq, Codebooks* books,
                                    const DistillOptions& opt, DistillBackend* backend) {
   M3VDB_RETURN_IF_ERROR(books->Validate());
@@ -75,7 +87,10 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
   if (n < 2 || K < 1) return Status::InvalidArgument("Distill-VQ needs at least 2 documents");
   if (opt.batch_queries == 0 || opt.epochs <= 0) return Status::InvalidArgument("batch_queries and epochs must be > 0");
   std::unique_ptr<DistillBackend> own;
-  if (!backend) backend = (own = CreateCpuDistillBackend()).get();
+  if (!backend) {
+    M3VDB_ASSIGN_OR_RETURN(own, CreateDistillBackend(opt.device));
+    backend = own.get();
+  }
   std::mt19937_64 rng(opt.seed);
 
   std::vector<float> xr(n * d);
@@ -124,6 +139,7 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
                     top_scores.data());
 
   DistillReport report;
+  report.backend = backend->name();
   report.tau = opt.tau;
   if (report.tau <= 0) {
     std::vector<float> gaps(num_q);

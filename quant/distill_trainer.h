@@ -18,7 +18,12 @@
 // teacher top-K: real queries are not in the corpus, and a self-match would teach nothing but
 // "rank an exact duplicate first", which any quantizer already does.
 //
-// Deterministic for a fixed seed and thread count. Uses BLAS GEMMs (OpenBLAS threads).
+// The arithmetic of a step runs on a `DistillBackend`: the CPU one (OpenBLAS GEMMs, its threads)
+// or the CUDA one (cuBLAS GEMMs and kernels, quant/cuda/), compiled when nvcc is found and chosen
+// at run time only when a GPU exists (DistillDevice::kAuto, common/gpu.h). The loop itself (sampling,
+// AdamW, SGD) runs on the host for both, so the two differ only in float rounding.
+//
+// Deterministic for a fixed seed, backend and thread count. A backend serves one trainer at a time.
 #pragma once
 
 #include <atomic>
@@ -30,6 +35,10 @@
 #include "quant/codebooks.h"
 
 namespace m3vdb::quant {
+
+// Where a training step runs. kAuto: CUDA when it was compiled in and a GPU is found, else CPU.
+// kCuda without a usable GPU is an Unavailable error, never a silent fallback.
+enum class DistillDevice { kAuto, kCpu, kCuda };
 
 struct DistillOptions {
   int epochs = 4;
@@ -44,6 +53,7 @@ struct DistillOptions {
   float tau = 0;                // score temperature; 0 = auto: median over queries of (t_1 - t_10) / 3
   float tau_code = 1;           // temperature of the soft code assignment
   uint64_t seed = 1234;
+  DistillDevice device = DistillDevice::kAuto;  // used when DistillTrain is given no backend
   // Called after every step: (step, total steps, PQ loss, IVF loss).
   std::function<void(size_t, size_t, double, double)> on_step;
   // When set and true, training stops after the current step with Unavailable.
@@ -56,10 +66,13 @@ struct DistillReport {
   double first_loss_ivf = 0, last_loss_ivf = 0;
   float tau = 0, lr_pq = 0, lr_ivf = 0, w_ivf = 0;
   double seconds = 0;
+  const char* backend = "";  // name() of the backend that ran the steps
 };
 
 // The arithmetic of a training step, behind one interface so that a GPU backend can replace
-// the CPU one. `Step` computes the losses and gradients of one batch.
+// the CPU one. `Step` computes the losses and gradients of one batch (quant/detail/distill_step.h
+// states the model): grad_pq in the layout of Codebooks::pq, grad_centroids_ivf (nlist x dim) the
+// gradient of the IVF loss alone, both for unit loss weights.
 class DistillBackend {
  public:
   virtual ~DistillBackend() = default;
@@ -79,11 +92,15 @@ class DistillBackend {
   virtual Status Step(const Codebooks& books, const Batch& batch, Gradients* out) = 0;
 };
 
-// The OpenBLAS backend (the default when `backend` is null).
+// The OpenBLAS backend.
 std::unique_ptr<DistillBackend> CreateCpuDistillBackend();
+// The backend for `device` (see DistillDevice). Unavailable for kCuda when CUDA was not
+// compiled in or no GPU is usable.
+Result<std::unique_ptr<DistillBackend>> CreateDistillBackend(DistillDevice device);
 
 // Trains `books` in place on documents `docs` (n x dim). `queries` (nq x dim) may be null
-// (nq = 0): then documents are sampled as queries (see above).
+// (nq = 0): then documents are sampled as queries (see above). Without `backend` the one for
+// options.device is created.
 Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* queries, size_t nq, Codebooks* books,
                                    const DistillOptions& options, DistillBackend* backend = nullptr);
 

@@ -14,7 +14,7 @@ namespace m3vdb::tools {
 namespace {
 
 struct QuantizeFlags {
-  std::string base, queries, out, metric = "ip";
+  std::string base, queries, out, metric = "ip", device = "auto";
   uint32_t nlist = 256, m = 16, nbits = 8;
   bool opq = false, baseline = false;
   uint64_t seed = 1234;
@@ -61,6 +61,8 @@ int RunQuantize(const QuantizeFlags& f) {
     quant::DistillOptions opt;
     opt.epochs = f.epochs;
     opt.seed = f.seed;
+    opt.device = f.device == "cpu" ? quant::DistillDevice::kCpu
+                 : f.device == "cuda" ? quant::DistillDevice::kCuda : quant::DistillDevice::kAuto;
     std::unique_ptr<Progress> progress;
     opt.on_step = [&](size_t step, size_t total, double loss_pq, double loss_ivf) {
       if (!progress) progress = std::make_unique<Progress>("distill", total, "steps");
@@ -73,8 +75,8 @@ int RunQuantize(const QuantizeFlags& f) {
                                       queries.rows, &*books, opt);
     if (!report.ok()) return Fail(report.status());
     if (progress) progress->Finish();
-    spdlog::info("Distill-VQ: {} steps, PQ loss {:.4f} -> {:.4f}, training queries: {}", report->steps,
-                 report->first_loss_pq, report->last_loss_pq,
+    spdlog::info("Distill-VQ ({}): {} steps, PQ loss {:.4f} -> {:.4f}, training queries: {}", report->backend,
+                 report->steps, report->first_loss_pq, report->last_loss_pq,
                  queries.rows ? f.queries : std::string("documents sampled from the base set"));
   }
   if (Status s = quant::ExportFaissIndex(*books, base->data.data(), base->rows, f.out); !s.ok()) return Fail(s);
@@ -99,6 +101,9 @@ Runner AddQuantizeCommand(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--seed", flags->seed, "random seed (training is deterministic for a seed)")->capture_default_str();
   cmd->add_option("--epochs", flags->epochs, "Distill-VQ epochs")->capture_default_str();
+  cmd->add_option("--device", flags->device, "Distill-VQ on: auto (CUDA when a GPU is found), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
   cmd->add_flag("--baseline", flags->baseline, "write the plain k-means index with the same parameters");
   cmd->add_option("--out", flags->out, "output FAISS index file")->required();
   return [flags] { return RunQuantize(*flags); };
