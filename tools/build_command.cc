@@ -59,6 +59,13 @@ Result<CollectionSchema> ChooseSchema(const BuildFlags& f, CorpusSource& source)
   schema.colbert = f.colbert;
   schema.index = f.index;
   schema.index.distill = !f.no_distill;
+  if (!f.model.empty()) {
+    // Text collection: widths come from the model (0 = the model's), sparse is always worth
+    // keeping (BGE-M3 computes it in the same pass); ColBERT only when asked (it is large).
+    schema.model = true;
+    schema.sparse = true;
+    return schema;
+  }
   if (source.dense_dim() != 0) {
     if (f.dense_dim != 0 && f.dense_dim != source.dense_dim())
       return Status::InvalidArgument("--dense-dim " + std::to_string(f.dense_dim) + " but " + f.input + " has dimension " +
@@ -109,10 +116,43 @@ Status WriteMarker(Collection& coll, const BuildMarker& marker) {
   return coll.Upsert(std::span<const Document>(), options);
 }
 
+// Embed phase of one batch (text collections): the texts of documents that lack a mode the
+// collection stores are encoded in one call, their missing parts filled (parts the input gave
+// are kept). Done here rather than inside Upsert so that tokens and time are counted per batch
+// and committed with the batch's marker.
+Status EmbedBatch(const Database& db, const CollectionSchema& schema, std::vector<Document>* docs,
+                  BuildMarker* marker) {
+  if (!schema.model) return Status::OK();
+  std::vector<size_t> todo;
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < docs->size(); ++i) {
+    const Document& d = (*docs)[i];
+    const bool lacks = d.dense.empty() || (schema.sparse && d.sparse.empty()) || (schema.colbert && d.colbert.empty());
+    if (lacks && !d.text.empty()) {
+      todo.push_back(i);
+      texts.push_back(d.text);
+    }
+  }
+  if (todo.empty()) return Status::OK();
+  const auto t = Clock::now();
+  M3VDB_ASSIGN_OR_RETURN(std::vector<TextEmbedding> encoded, db.Embed(texts));
+  for (size_t k = 0; k < todo.size(); ++k) {
+    Document& d = (*docs)[todo[k]];
+    TextEmbedding& e = encoded[k];
+    marker->tokens += e.tokens.size();
+    if (d.dense.empty()) d.dense = std::move(e.dense);
+    if (schema.sparse && d.sparse.empty()) d.sparse = std::move(e.sparse);
+    if (schema.colbert && d.colbert.empty()) d.colbert = std::move(e.colbert);
+  }
+  marker->seconds["embed"] += Since(t);
+  return Status::OK();
+}
+
 // Read + write phases: streams the input from the marker's position to the end.
-Status Ingest(const BuildFlags& f, CorpusSource& source, Collection& coll, BuildMarker* marker) {
+Status Ingest(const BuildFlags& f, const Database& db, CorpusSource& source, Collection& coll, BuildMarker* marker) {
   const CollectionSchema& schema = coll.schema();
-  RecordRules rules{.dense_dim = schema.dense_dim, .dense_required = true, .sparse = schema.sparse, .colbert = schema.colbert};
+  RecordRules rules{.dense_dim = schema.dense_dim, .dense_required = !schema.model, .sparse = schema.sparse,
+                    .colbert = schema.colbert};
   M3VDB_RETURN_IF_ERROR(source.Seek(marker->offset, marker->line));
   RecallSample sample(f.eval_queries);
   sample.Load(marker->sample);
@@ -155,6 +195,8 @@ Status Ingest(const BuildFlags& f, CorpusSource& source, Collection& coll, Build
     marker->line = source.line();
     marker->sample = sample.Ids();
     marker->seconds["read"] += Since(t);
+    M3VDB_RETURN_IF_ERROR(EmbedBatch(db, schema, &docs, marker)
+                              .WithContext("embedding the batch ending at line " + std::to_string(marker->line)));
     t = Clock::now();
     UpsertOptions options;
     options.progress_marker = marker->Serialize();  // seconds["write"] lags one batch: harmless
@@ -310,17 +352,14 @@ int RunBuild(BuildFlags f) {
       return 2;
     }
     if (f.out.empty()) f.out = config.data_dir;
-    if (f.model.empty()) f.model = config.model_dir;
+    if (f.model.empty()) f.model = config.engine.model_dir;
   }
   if (f.out.empty()) {
     spdlog::error("--out: required: the database directory to build (or data_dir in --config)");
     return 2;
   }
-  if (!f.model.empty()) {
-    spdlog::error("--model {}: this build cannot embed text yet; give precomputed \"dense\" vectors", f.model);
-    return 2;
-  }
   Options options = config.engine;
+  options.model_dir = f.model;
   options.sync = f.sync;
   if (DirectoryHasEntries(f.out) && !f.resume) {
     spdlog::error("--out {} is not empty: pass --resume to continue an interrupted build there, or choose a new "
@@ -373,7 +412,7 @@ int RunBuild(BuildFlags f) {
   }
 
   if (marker.phase == "write") {
-    if (Status s = Ingest(f, **source, *coll, &marker); !s.ok()) {
+    if (Status s = Ingest(f, **db, **source, *coll, &marker); !s.ok()) {
       spdlog::error("{}", s.ToString());
       return 1;
     }

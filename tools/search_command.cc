@@ -1,5 +1,5 @@
-// `m3vdb search DIR --collection NAME --dense-file F.npy|F.fvecs`: answers one query per row
-// of the file from a database directory, printed as a table or, with --json, as one JSON
+// `m3vdb search DIR --collection NAME (--text "..." --model DIR | --dense-file F.npy|F.fvecs)`:
+// answers one text query, or one query per row of the file, from a database directory, printed as a table or, with --json, as one JSON
 // object per query: {"results":[{"id":...,"score":...}]}.
 #include <spdlog/spdlog.h>
 
@@ -15,7 +15,7 @@ namespace m3vdb::tools {
 namespace {
 
 struct SearchFlags {
-  std::string dir, collection, text, dense_file;
+  std::string dir, collection, text, dense_file, model;
   int top_k = 10, nprobe = 0;
   bool json = false, exact = false, metadata = false;
 };
@@ -26,24 +26,31 @@ int Fail(const Status& s) {
 }
 
 int RunSearch(const SearchFlags& f) {
-  if (!f.text.empty()) {
-    spdlog::error("--text: this build cannot embed text yet; give the query vectors with --dense-file");
+  if (!f.text.empty() && f.model.empty()) {
+    spdlog::error("--text needs --model DIR (the BGE-M3 directory the collection was built with)");
     return 2;
   }
-  auto queries = ReadVectors(f.dense_file);
-  if (!queries.ok()) return Fail(queries.status());
   Options options;
   options.create_if_missing = false;
+  options.model_dir = f.model;
   auto db = Database::Open(options, f.dir);
   if (!db.ok()) return Fail(db.status());
   auto coll = (*db)->GetCollection(f.collection);
   if (!coll.ok()) return Fail(coll.status());
-  if (queries->cols != (*coll)->schema().dense_dim)
-    return Fail(Status::InvalidArgument(f.dense_file + " has dimension " + std::to_string(queries->cols) +
-                                        ", collection '" + f.collection + "' has " +
-                                        std::to_string((*coll)->schema().dense_dim)));
-  std::vector<Query> qs(queries->rows);
-  for (size_t i = 0; i < queries->rows; ++i) qs[i].dense.assign(queries->row(i), queries->row(i) + queries->cols);
+  std::vector<Query> qs;
+  if (!f.text.empty()) {
+    qs.resize(1);
+    qs[0].text = f.text;  // the engine embeds it (dense, and sparse/ColBERT when stored)
+  } else {
+    auto queries = ReadVectors(f.dense_file);
+    if (!queries.ok()) return Fail(queries.status());
+    if (queries->cols != (*coll)->schema().dense_dim)
+      return Fail(Status::InvalidArgument(f.dense_file + " has dimension " + std::to_string(queries->cols) +
+                                          ", collection '" + f.collection + "' has " +
+                                          std::to_string((*coll)->schema().dense_dim)));
+    qs.resize(queries->rows);
+    for (size_t i = 0; i < queries->rows; ++i) qs[i].dense.assign(queries->row(i), queries->row(i) + queries->cols);
+  }
   SearchOptions so;
   so.top_k = f.top_k;
   so.nprobe = f.nprobe;
@@ -79,7 +86,8 @@ Runner AddSearchCommand(CLI::App& app) {
   auto f = std::make_shared<SearchFlags>();
   cmd->add_option("dir", f->dir, "database directory")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--collection", f->collection, "collection to search")->required();
-  auto* text = cmd->add_option("--text", f->text, "query text (needs a model; not in this build)");
+  auto* text = cmd->add_option("--text", f->text, "query text (needs --model)");
+  cmd->add_option("--model", f->model, "BGE-M3 release directory, for --text")->check(CLI::ExistingDirectory);
   auto* dense = cmd->add_option("--dense-file", f->dense_file, "query vectors, one per row (.npy or .fvecs, float32)")
                     ->check(CLI::ExistingFile);
   text->excludes(dense);

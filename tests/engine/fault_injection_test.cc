@@ -44,7 +44,8 @@ class EngineFaultTest : public ::testing::Test {
     auto store = storage::Store::Open(dir_.path().string(), so);
     EXPECT_TRUE(store.ok()) << store.status().ToString();
     if (!store.ok()) return nullptr;
-    auto db = std::make_unique<engine::DatabaseImpl>(std::shared_ptr<storage::Store>(std::move(*store)), Options{});
+    auto db = std::make_unique<engine::DatabaseImpl>(std::shared_ptr<storage::Store>(std::move(*store)), Options{},
+                                                     /*model=*/nullptr);
     Status s = db->Load();
     EXPECT_TRUE(s.ok()) << s.ToString();
     return db;

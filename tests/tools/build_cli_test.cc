@@ -268,5 +268,103 @@ TEST_F(BuildCliTest, ServeOpensTheBuiltDirectory) {
   }
 }
 
+// Text corpus with the BGE-M3 fixture checkpoint: the build embeds every text (one call per
+// batch), stores exactly what the library's encoder gives for it, counts the tokens, and
+// `search --text` finds each document by its own text.
+TEST_F(BuildCliTest, TextCorpusIsEmbeddedWithTheModel) {
+  const std::string model = std::string(M3VDB_EMBEDDER_FIXTURES) + "/tiny";
+  const std::vector<std::string> texts = {
+      "the quick brown fox jumps over the lazy dog",  "vector databases answer nearest neighbour queries",
+      "RocksDB keeps every acknowledged write",        "sparse lexical weights come from the same pass",
+      "ColBERT scores late interactions of tokens",    "Fashion-MNIST has sixty thousand images",
+      "a learned index keeps the ranking that matters", "caf\xC3\xA9 na\xC3\xAFve r\xC3\xA9sum\xC3\xA9"};
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < texts.size(); ++i)
+    lines.push_back(json{{"id", "t" + std::to_string(i)}, {"text", texts[i]}, {"metadata", {{"n", i}}}}.dump());
+  lines.push_back(json{{"id", "t3"}, {"text", texts[3]}}.dump());  // duplicate id: last wins
+  lines.push_back(R"({"id": "no-text"})");                          // neither text nor dense: skipped
+  const std::string input = dir_.Sub("texts.jsonl"), out = dir_.Sub("db");
+  ASSERT_TRUE(test::WriteLines(input, lines));
+  auto r = Run({"build", "--input", input, "--collection", "docs", "--out", out, "--model", model, "--batch", "3",
+                "--no-train"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("tokens embedded"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(":10: skipped"), std::string::npos) << r.output;
+
+  {
+    Options options = test::ExistingOnly();
+    options.model_dir = model;
+    auto db = Database::Open(options, out);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    auto c = (*db)->GetCollection("docs");
+    ASSERT_TRUE(c.ok());
+    EXPECT_TRUE((*c)->schema().model);
+    EXPECT_TRUE((*c)->schema().sparse);
+    EXPECT_EQ((*c)->Count(), texts.size());
+    auto reference = (*db)->Embed(texts);
+    ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+    uint64_t tokens = 0;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      tokens += (*reference)[i].tokens.size();
+      auto d = (*c)->Get("t" + std::to_string(i));
+      ASSERT_TRUE(d.ok()) << d.status().ToString();
+      EXPECT_EQ(d->text, texts[i]);
+      ASSERT_EQ(d->dense.size(), (*reference)[i].dense.size());
+      for (size_t k = 0; k < d->dense.size(); ++k) EXPECT_NEAR(d->dense[k], (*reference)[i].dense[k], 1e-5) << i;
+      EXPECT_EQ(d->sparse.indices, (*reference)[i].sparse.indices) << i;
+      ASSERT_EQ(d->sparse.values.size(), (*reference)[i].sparse.values.size());
+      for (size_t k = 0; k < d->sparse.values.size(); ++k)
+        EXPECT_NEAR(d->sparse.values[k], (*reference)[i].sparse.values[k], 1e-5) << i;
+    }
+    // Tokens of the 9 accepted records: the repeated t3 is in another batch, so it is embedded
+    // (and written) again.
+    tokens += (*reference)[3].tokens.size();
+    const std::regex kTokens(R"(tokens embedded\s+(\d+))");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.output, m, kTokens)) << r.output;
+    EXPECT_EQ(std::stoull(m[1]), tokens);
+  }
+  // `search --text` answers what the library answers for the same text (the tiny random model's
+  // sparse weights are unbounded, so the fused ranking is the library's, not "self first").
+  std::vector<std::vector<std::string>> expected_ids;
+  {
+    Options options = test::ExistingOnly();
+    options.model_dir = model;
+    auto db = Database::Open(options, out);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    auto c = (*db)->GetCollection("docs");
+    ASSERT_TRUE(c.ok());
+    for (const auto& t : texts) {
+      Query q;
+      q.text = t;
+      SearchOptions o;
+      o.top_k = 3;
+      auto hits = (*c)->Search(q, o);
+      ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+      std::vector<std::string> ids;
+      for (const auto& h : *hits) ids.push_back(h.id);
+      expected_ids.push_back(ids);
+      // With dense alone each text finds its own document first.
+      o.weights.sparse = 0;
+      auto dense_only = (*c)->Search(q, o);
+      ASSERT_TRUE(dense_only.ok());
+      ASSERT_FALSE(dense_only->empty());
+      EXPECT_EQ((*dense_only)[0].id, "t" + std::to_string(&t - texts.data()));
+    }
+  }
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto s = Run({"search", out, "--collection", "docs", "--model", model, "--text", texts[i], "--top-k", "3",
+                  "--json"});
+    ASSERT_EQ(s.code, 0) << s.output;
+    const json answer = json::parse(s.output.substr(s.output.find('{')));
+    std::vector<std::string> ids;
+    for (const auto& h : answer["results"]) ids.push_back(h["id"]);
+    EXPECT_EQ(ids, expected_ids[i]) << s.output;
+  }
+  auto no_model = Run({"search", out, "--collection", "docs", "--text", texts[0]});
+  EXPECT_NE(no_model.code, 0);
+  EXPECT_NE(no_model.output.find("--model"), std::string::npos) << no_model.output;
+}
+
 }  // namespace
 }  // namespace m3vdb
