@@ -103,6 +103,9 @@ void TrainJobs::Run(const std::shared_ptr<Job>& job, std::shared_ptr<Collection>
   Result<TrainReport> report = collection->Train(options);
   collection.reset();
   {
+    // The job leaves active_ in the same step as it shows its final state, so a client that sees
+    // it finished can start the next job for the collection at once. Lock order: mu_, then job->mu.
+    std::lock_guard jobs_lock(mu_);
     std::lock_guard lock(job->mu);
     job->finished = true;
     job->view.elapsed_seconds = Seconds(std::chrono::steady_clock::now() - job->started);
@@ -117,15 +120,14 @@ void TrainJobs::Run(const std::shared_ptr<Job>& job, std::shared_ptr<Collection>
                             ? report.status().WithContext("cancelled because the server is shutting down")
                             : report.status();
     }
+    job->finished_at = std::chrono::steady_clock::now();
+    auto it = active_.find(job->view.collection);
+    if (it != active_.end() && std::to_string(it->second) == job->view.id) active_.erase(it);
   }
   if (report.ok())
     spdlog::info("training job {} succeeded: generation {}", job->view.id, report->generation);
   else
     spdlog::warn("training job {} failed: {}", job->view.id, report.status().ToString());
-  std::lock_guard lock(mu_);
-  job->finished_at = std::chrono::steady_clock::now();
-  auto it = active_.find(job->view.collection);
-  if (it != active_.end() && std::to_string(it->second) == job->view.id) active_.erase(it);
 }
 
 Result<JobView> TrainJobs::Get(const std::string& id) {
