@@ -21,13 +21,16 @@ class CpuDistillBackend final : public DistillBackend {
   Status Step(const Codebooks& books, const Batch& batch, Gradients* out) override {
     detail::StepInput in{batch.queries, batch.b, batch.docs, batch.lists, batch.c, batch.tau, batch.tau_code};
     detail::StepOutput step;
-    detail::DistillStep(books, in, &step);
+    detail::DistillStep(books, in, &step, &workspace_);
     out->loss_pq = step.loss_pq;
     out->loss_ivf = step.loss_ivf;
     out->grad_pq = std::move(step.grad_pq);
     out->grad_centroids_ivf = std::move(step.grad_centroids_ivf);
     return Status::OK();
   }
+
+ private:
+  detail::StepWorkspace workspace_;
 };
 
 double Rms(const std::vector<float>& v) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "common/vector_math.h"
 #include "embedder/detail/kernels.h"
 
 namespace m3vdb::embedder {

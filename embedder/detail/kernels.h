@@ -1,5 +1,5 @@
 // CPU math kernels of the encoder: GEMM with bias split over threads (OpenBLAS underneath),
-// row-wise LayerNorm with residual, exact GELU and softmax. Vectorizable polynomial exp/erf
+// row-wise LayerNorm with residual and exact GELU (softmax: common/vector_math.h). Vectorizable polynomial exp/erf
 // (Cephes expf, Abramowitz-Stegun 7.1.26 erf: |error| < 2e-7), compiled for AVX2+FMA with a
 // generic fallback chosen at load time. Work is split over the caller's WorkerTeam.
 #pragma once
@@ -20,9 +20,6 @@ void AddLayerNorm(float* x, const float* add, size_t rows, size_t n, const Layer
 
 // x = 0.5 x (1 + erf(x / sqrt 2)), size n.
 void GeluInPlace(float* x, size_t n, WorkerTeam& team);
-
-// Row softmax of s[rows, n] in place; returns nothing, rows sum to 1.
-void SoftmaxRows(float* s, size_t rows, size_t n);
 
 // v /= max(||v||, 1e-12), size n (torch.nn.functional.normalize).
 void NormalizeL2(float* v, size_t n);

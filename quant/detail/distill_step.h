@@ -31,17 +31,24 @@ struct StepInput {
 
 struct StepOutput {
   double loss_pq = 0, loss_ivf = 0;
-  std::vector<float> grad_pq;         // same layout as Codebooks::pq
-  std::vector<float> grad_centroids;  // nlist x d (only rows of lists in the batch are non-zero)
-  // Gradient of the centroids from the IVF loss and from the PQ loss, kept apart so the caller
-  // can weight the IVF loss (w_ivf) before summing.
-  std::vector<float> grad_centroids_ivf;
+  std::vector<float> grad_pq;             // same layout as Codebooks::pq: the PQ loss
+  std::vector<float> grad_centroids_ivf;  // nlist x d: the IVF loss (the caller weights it)
+};
+
+// Buffers reused from one step to the next. At Fashion-MNIST scale (64 queries, ~6,000
+// candidates of 784 floats) a step needs over 100 MB of scratch; allocating it afresh every step
+// cost more in page faults than the arithmetic.
+struct StepWorkspace {
+  std::vector<float> resid, recon, g_recon, dots, dp, cnorm, dz_colsum, dzr;
+  std::vector<float> teacher, s_pq, s_ivf, g_pq, g_ivf, coarse;
+  std::vector<uint8_t> code;
 };
 
 // ListNet loss of one row and its gradient dL/ds (size n), for scores already divided by tau.
 double ListNet(const float* teacher, const float* student, size_t n, float* grad_student);
 
 // Forward + backward for one batch with the given codebooks.
-void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out);
+void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out, StepWorkspace* workspace);
+void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out);  // with its own workspace
 
 }  // namespace m3vdb::quant::detail
