@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
               nprobes = "1,4,16,64", methods = "ivfpq,distill";
   size_t max_queries = 20000, num_queries = 10000, validation = 0;
   std::string init_cache, save_dir, device = "auto";
-  float tau = 0, lr_pq = 0, lr_ivf = 0;
+  float tau = 0, tau_code = 1, lr_pq = 0, lr_ivf = 0;
   int epochs = 4;
   uint64_t seed = 1234;
   app.add_option("--data", data)->capture_default_str();
@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   app.add_option("--tau", tau, "Distill-VQ score temperature (0 = auto)");
+  app.add_option("--tau-code", tau_code, "Distill-VQ soft code assignment temperature (0 = auto)")->capture_default_str();
   app.add_option("--lr-pq", lr_pq, "Distill-VQ PQ learning rate (0 = auto)");
   app.add_option("--lr-ivf", lr_ivf, "Distill-VQ centroid learning rate (0 = auto)");
   CLI11_PARSE(app, argc, argv);
@@ -212,6 +213,7 @@ int main(int argc, char** argv) {
           opt.max_queries = max_queries;
           opt.seed = seed;
           opt.tau = tau;
+          opt.tau_code = tau_code;
           opt.lr_pq = lr_pq;
           opt.lr_ivf = lr_ivf;
           opt.device = device == "cpu" ? quant::DistillDevice::kCpu
@@ -222,9 +224,9 @@ int main(int argc, char** argv) {
           train_s += Since(t);
           std::fprintf(stderr,
                        "distill m=%u nlist=%u (%s): %zu steps, PQ loss %.4f -> %.4f, IVF loss %.4f -> %.4f, tau %.4g, "
-                       "%.1fs\n",
+                       "tau_code %.4g, %.1fs\n",
                        m, nlist, rep->backend, rep->steps, rep->first_loss_pq, rep->last_loss_pq, rep->first_loss_ivf,
-                       rep->last_loss_ivf, rep->tau, rep->seconds);
+                       rep->last_loss_ivf, rep->tau, rep->tau_code, rep->seconds);
         }
         if (!save_dir.empty())
           WriteFile(save_dir + "/" + method + "-" + metric_name + "-m" + std::to_string(m) + "-l" +

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <unordered_map>
@@ -65,6 +66,37 @@ float Schedule(size_t step, size_t total) {
   const size_t warm = std::max<size_t>(1, total / 10);
   if (step < warm) return static_cast<float>(step + 1) / warm;
   return std::max(0.0f, static_cast<float>(total - step) / static_cast<float>(total - warm + 1));
+}
+
+// The soft code assignment softmax(-||r - C_k||^2 / tau_code) only carries a useful gradient
+// when it is neither one-hot nor uniform, and squared distances scale with the data (pixels / 255,
+// unit vectors and raw model embeddings differ by orders of magnitude). The median gap between
+// the nearest and second-nearest codeword puts the two nearest at odds of e : 1 for a typical
+// sub-vector, whatever the scale.
+float AutoCodeTemperature(const Codebooks& books, const float* xr, const uint32_t* lists, size_t n,
+                          std::mt19937_64& rng) {
+  const IvfPqParams& p = books.params;
+  const size_t d = p.dim, K = p.ksub(), ds = p.dsub(), samples = std::min<size_t>(n, 1000);
+  std::vector<float> gaps, r(ds);
+  gaps.reserve(samples * p.m);
+  std::uniform_int_distribution<size_t> pick(0, n - 1);
+  for (size_t s = 0; s < samples; ++s) {
+    const size_t j = pick(rng);
+    for (size_t m = 0; m < p.m; ++m) {
+      for (size_t t = 0; t < ds; ++t) r[t] = xr[j * d + m * ds + t] - books.centroids[size_t{lists[j]} * d + m * ds + t];
+      float d1 = std::numeric_limits<float>::infinity(), d2 = d1;
+      for (size_t k = 0; k < K; ++k) {
+        const float* c = books.pq.data() + (m * K + k) * ds;
+        float dist = 0;
+        for (size_t t = 0; t < ds; ++t) dist += (r[t] - c[t]) * (r[t] - c[t]);
+        if (dist < d1) d2 = d1, d1 = dist;
+        else if (dist < d2) d2 = dist;
+      }
+      gaps.push_back(d2 - d1);
+    }
+  }
+  std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2), gaps.end());
+  return std::max(gaps[gaps.size() / 2], 1e-12f);
 }
 
 }  // namespace
@@ -151,6 +183,7 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
     std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(num_q / 2), gaps.end());
     report.tau = std::max(gaps[num_q / 2] / 3.0f, 1e-6f);
   }
+  report.tau_code = opt.tau_code > 0 ? opt.tau_code : AutoCodeTemperature(*books, xr.data(), lists.data(), n, rng);
   report.lr_pq = opt.lr_pq > 0 ? opt.lr_pq : static_cast<float>(5e-2 * Rms(books->pq));
   report.lr_ivf = opt.lr_ivf > 0 ? opt.lr_ivf : static_cast<float>(1e-3 * Rms(books->centroids));
 
@@ -195,7 +228,7 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
         batch_lists[j] = lists[cand[j]];
       }
       DistillBackend::Batch batch{batch_q.data(), b, batch_x.data(), batch_lists.data(), cand.size(), report.tau,
-                                  opt.tau_code};
+                                  report.tau_code};
       DistillBackend::Gradients g;
       M3VDB_RETURN_IF_ERROR(backend->Step(*books, batch, &g));
       if (step == 0) {

@@ -51,7 +51,9 @@ struct DistillOptions {
                                 // centroids by 1e-3 of their RMS (gradient-normalised SGD)
   float weight_decay = 0;
   float tau = 0;                // score temperature; 0 = auto: median over queries of (t_1 - t_10) / 3
-  float tau_code = 1;           // temperature of the soft code assignment
+  float tau_code = 1;           // temperature of the soft code assignment; 0 = auto: the median over
+                                // sampled (document, subspace) of the gap between the nearest and
+                                // second-nearest codeword's squared distance
   uint64_t seed = 1234;
   DistillDevice device = DistillDevice::kAuto;  // used when DistillTrain is given no backend
   // Called after every step: (step, total steps, PQ loss, IVF loss).
@@ -64,7 +66,7 @@ struct DistillReport {
   size_t steps = 0;
   double first_loss_pq = 0, last_loss_pq = 0;
   double first_loss_ivf = 0, last_loss_ivf = 0;
-  float tau = 0, lr_pq = 0, lr_ivf = 0, w_ivf = 0;
+  float tau = 0, tau_code = 0, lr_pq = 0, lr_ivf = 0, w_ivf = 0;
   double seconds = 0;
   const char* backend = "";  // name() of the backend that ran the steps
 };

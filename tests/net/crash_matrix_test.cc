@@ -1,6 +1,7 @@
 // The crash matrix: `m3vdb serve` (a real process on loopback HTTP) is killed with SIGKILL at a
-// random moment during ingest, during deletes, and during the automatic training of a learned
-// index — 50 kills in all — and restarted on the same directory each time. After every
+// random moment during ingest, during deletes, during the automatic training of a learned
+// index and during a retraining requested with POST /collections/{name}/train (and the swap of
+// its new generation) — 50 kills in all — and restarted on the same directory each time. After every
 // restart:
 //   * every acknowledged write is there (count, and each touched document read back),
 //   * a batch that was in flight when the process died is there whole or not at all,
@@ -293,6 +294,14 @@ class CrashMatrix {
               << idx.dump();
         }
       }
+      if (pending_name_ == "retrain") {
+        // The old generation whole, or the new one whole; searchable either way (Verify).
+        auto c = Client();
+        const int64_t g = c ? Generation(*c) : -1;
+        EXPECT_TRUE(g == retrain_generation_ || g == retrain_generation_ + 1)
+            << "generation " << g << " after a kill during the retraining of generation " << retrain_generation_;
+        retrains_finished_ += g == retrain_generation_ + 1;
+      }
     }
     pending_name_.clear();
     pending_.clear();
@@ -350,6 +359,54 @@ class CrashMatrix {
     pending_name_ = name;
   }
 
+  // One cycle that kills the process while it retrains an already trained collection through
+  // POST /collections/{name}/train: during the training, while the new generation is written,
+  // or while it is swapped in. The first call creates and trains "retrain" (no kill then) and
+  // times that training, so the kills spread over a whole retraining.
+  void RetrainCycle(std::mt19937_64::result_type r) {
+    auto serve = Recover();
+    if (!serve) return;
+    auto c = Client();
+    ASSERT_TRUE(c);
+    if (!models_.count("retrain")) {
+      CreateCollection("retrain", 1'000'000'000);  // trained by request only
+      for (int n = 0; n < kTrainThreshold;) {
+        Op op;
+        for (int i = 0; i < 50; ++i) op.docs.emplace_back("r" + std::to_string(n++), Vector(rng_));
+        auto w = c->Send("POST", "/collections/retrain/documents", Body(op));
+        ASSERT_TRUE(w.ok() && w->status == 200) << (w.ok() ? w->body : w.status().ToString());
+        Apply("retrain", op);
+        ++acknowledged_;
+      }
+      const auto start = std::chrono::steady_clock::now();
+      ASSERT_EQ(StartTraining(*c), 202);
+      for (int i = 0; i < 6000 && Generation(*c) < 1; ++i) std::this_thread::sleep_for(1ms);
+      ASSERT_GE(Generation(*c), 1) << "the first training of 'retrain' did not finish";
+      retrain_time_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    }
+    retrain_generation_ = Generation(*c);
+    ASSERT_EQ(StartTraining(*c), 202);
+    std::this_thread::sleep_for(std::chrono::microseconds(r % (retrain_time_.count() + 1)));
+    serve->Kill9();
+    ++kills_;
+    ++retrains_killed_;
+    pending_name_ = "retrain";
+  }
+
+  int StartTraining(net::HttpClient& c) {
+    auto r = c.Send("POST", "/collections/retrain/train", "{}");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->status : 0;
+  }
+
+  int64_t Generation(net::HttpClient& c) {
+    auto info = c.Send("GET", "/collections/retrain");
+    EXPECT_TRUE(info.ok() && info->status == 200);
+    if (!info.ok() || info->status != 200) return -1;
+    const json idx = json::parse(info->body)["index"];
+    return idx["kind"] == "ivfpq" ? idx["generation"].get<int64_t>() : 0;
+  }
+
   // Opens the directory with the library and checks every document of every collection.
   void FinalCheck() {
     auto db = Database::Open(Options{}, dir_.Sub("db"));
@@ -368,6 +425,7 @@ class CrashMatrix {
 
   std::mt19937_64 rng_;
   int kills_ = 0, acknowledged_ = 0, resolved_applied_ = 0, resolved_absent_ = 0, trainings_seen_ = 0;
+  int retrains_killed_ = 0, retrains_finished_ = 0;  // kills during a retraining; of them, after its swap
 
  private:
   test::TempDir dir_;
@@ -377,6 +435,8 @@ class CrashMatrix {
   int next_id_[kWriters] = {};
   std::string pending_name_;  // the collection written when the last kill landed
   std::vector<Op> pending_;   // the writes in flight then
+  int64_t retrain_generation_ = 0;            // the generation of "retrain" before the last retraining
+  std::chrono::microseconds retrain_time_{0};  // how long its first training took
 };
 
 TEST(CrashMatrix, KillNineDuringIngestDeleteAndTrainingLosesNothingAcknowledged) {
@@ -391,16 +451,19 @@ TEST(CrashMatrix, KillNineDuringIngestDeleteAndTrainingLosesNothingAcknowledged)
     m.CreateCollection("mixed", 0);
     serve->Kill9();
   }
-  // Kills: 40% during ingest, 30% during mixed traffic (half deletes), 30% during training.
+  // Kills: 40% during ingest, 20% during mixed traffic (half deletes), 20% during automatic
+  // training, 20% during a requested retraining (and its swap).
   int train_k = 0;
   while (m.kills_ < cycles && !::testing::Test::HasFailure()) {
     const int kind = static_cast<int>(m.rng_() % 10);
     if (kind < 4) {
       m.WriteCycle("ingest", std::chrono::microseconds(m.rng_() % 150'000), 0.0);
-    } else if (kind < 7) {
+    } else if (kind < 6) {
       m.WriteCycle("mixed", std::chrono::microseconds(m.rng_() % 150'000), 0.5);
-    } else {
+    } else if (kind < 8) {
       m.TrainCycle(train_k++, std::chrono::microseconds(m.rng_() % 30'000));
+    } else {
+      m.RetrainCycle(m.rng_());
     }
   }
   {
@@ -411,8 +474,9 @@ TEST(CrashMatrix, KillNineDuringIngestDeleteAndTrainingLosesNothingAcknowledged)
   }
   m.FinalCheck();
   std::printf("crash matrix: %d kill -9 survived, %d writes acknowledged, in-flight batches found whole %d / absent %d, "
-              "%d kills landed while training\n",
-              m.kills_, m.acknowledged_, m.resolved_applied_, m.resolved_absent_, m.trainings_seen_);
+              "%d kills landed while training, %d during a retraining (%d of them after its swap)\n",
+              m.kills_, m.acknowledged_, m.resolved_applied_, m.resolved_absent_, m.trainings_seen_,
+              m.retrains_killed_, m.retrains_finished_);
 }
 
 }  // namespace
