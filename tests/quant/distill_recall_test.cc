@@ -87,5 +87,35 @@ TEST(DistillRecallTest, BeatsKMeansWithTheSameParameters) {
   EXPECT_EQ(again.centroids, distilled.centroids);
 }
 
+TEST(DistillTemperatureTest, AutoCodeTemperatureFollowsTheDataScale) {
+  // The same problem in units 10x larger: squared distances, and so the automatic temperature of
+  // the soft code assignment, grow 100x; a fixed temperature would not follow.
+  auto ds = testing::MakeClustered(1500, 200, 16, 8, 20, 1.0f, 3);
+  IvfPqParams params;
+  params.dim = 16;
+  params.metric = Metric::kL2;
+  params.nlist = 4;
+  params.m = 4;
+  auto kmeans = TrainKMeans(ds.docs.data(), ds.n, params);
+  ASSERT_TRUE(kmeans.ok()) << kmeans.status().ToString();
+  Codebooks small = *kmeans, large = *kmeans;
+  for (float& v : large.centroids) v *= 10;
+  for (float& v : large.pq) v *= 10;
+  std::vector<float> docs10 = ds.docs;
+  for (float& v : docs10) v *= 10;
+  DistillOptions opt;
+  opt.epochs = 1;
+  opt.max_queries = 64;
+  auto a = DistillTrain(ds.docs.data(), ds.n, nullptr, 0, &small, opt);
+  auto b = DistillTrain(docs10.data(), ds.n, nullptr, 0, &large, opt);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_GT(a->tau_code, 0.0f);
+  EXPECT_NEAR(b->tau_code / a->tau_code, 100.0, 0.5);
+  opt.tau_code = 0.25f;  // an explicit temperature is used as given
+  auto c = DistillTrain(ds.docs.data(), ds.n, nullptr, 0, &small, opt);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->tau_code, 0.25f);
+}
+
 }  // namespace
 }  // namespace m3vdb::quant
