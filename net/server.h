@@ -48,6 +48,7 @@ struct ServerOptions {
   std::chrono::milliseconds job_retention{3'600'000};  // how long a finished training job stays visible
   size_t max_embed_texts = 256;       // see ServiceOptions (POST /embed)
   size_t max_embed_text_bytes = 1u << 20;
+  std::string snapshot_dir = {};      // POST /snapshots writes here; empty: disabled (see ServiceOptions)
   size_t max_body_bytes = 64u << 20;  // larger request bodies get 413
   std::chrono::milliseconds header_timeout{10'000};    // to read a request's header
   std::chrono::milliseconds body_timeout{60'000};      // to read its body, and to write a response

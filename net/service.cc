@@ -32,7 +32,7 @@ bool IsJsonContentType(std::string_view content_type) {
 
 bool HasJsonBody(RouteId route) {
   return route == RouteId::kPutCollection || route == RouteId::kPostDocuments || route == RouteId::kSearch ||
-         route == RouteId::kEmbed;
+         route == RouteId::kEmbed || route == RouteId::kPostSnapshot;
 }
 
 }  // namespace
@@ -132,6 +132,7 @@ Response Service::Handle(const Request& request) const {
       case RouteId::kTrain: return detail::PostTrain(db_, *jobs_, request, params);
       case RouteId::kGetJob: return detail::GetJob(*jobs_, request, params);
       case RouteId::kEmbed: return detail::Embed(db_, options_, request);
+      case RouteId::kPostSnapshot: return detail::PostSnapshot(db_, options_, snapshot_mu_, request);
     }
     return ErrorResponse(Status::Internal("route without a handler"));
   } catch (const std::exception& e) {  // the edge of the module: nothing escapes to the server

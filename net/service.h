@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -65,6 +66,9 @@ struct ServiceOptions {
   // POST /embed: most texts per request and most bytes per text (413 beyond).
   size_t max_embed_texts = 256;
   size_t max_embed_text_bytes = 1 << 20;
+  // POST /snapshots writes checkpoints into subdirectories of this directory (created when
+  // missing). Empty: snapshots are disabled and the route answers 422 failed_precondition.
+  std::string snapshot_dir = {};
 };
 
 // The JSON error response for an engine status (its code picks the HTTP code).
@@ -82,6 +86,8 @@ class Service {
 
   // The answer to `request`. Blocking: it runs the engine call (a search, a batch upsert);
   // training is the exception: it runs on a job thread of its own and the answer is 202.
+  // POST /snapshots blocks for the checkpoint (a flush and hard links: usually well under a
+  // second, longer with a large unflushed write buffer).
   Response Handle(const Request& request) const;
 
   // True when `request` is answered in microseconds without the engine's heavy paths
@@ -102,6 +108,7 @@ class Service {
   ServiceOptions options_;
   std::unique_ptr<detail::Metrics> metrics_;
   std::unique_ptr<detail::SearchBatcher> searches_;
+  mutable std::mutex snapshot_mu_;  // POST /snapshots: one checkpoint at a time
   // Declared last, destroyed first: running training jobs are cancelled and joined when the
   // service goes away, before its owner closes the database.
   std::unique_ptr<detail::TrainJobs> jobs_;

@@ -29,7 +29,8 @@ Runner AddBuildCommand(CLI::App& app);
 Runner AddSearchCommand(CLI::App& app);
 // `m3vdb inspect DIR`: collections, counts, index state and sizes.
 Runner AddInspectCommand(CLI::App& app);
-// `m3vdb snapshot DIR --to DIR2`: a consistent RocksDB checkpoint.
+// `m3vdb snapshot DIR --to DIR2` (a directory no process holds) or `m3vdb snapshot --url
+// http://HOST:PORT --name NAME` (asks a running server): a consistent RocksDB checkpoint.
 Runner AddSnapshotCommand(CLI::App& app);
 
 }  // namespace m3vdb::tools

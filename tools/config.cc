@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -241,6 +242,9 @@ const std::vector<KeySpec>& Specs() {
                  M3VDB_FIELD(server.max_embed_texts), 1, kU32),
         Bytes("server.max_embed_text_bytes", "--max-embed-text-bytes", "longest text in POST /embed",
               M3VDB_FIELD(server.max_embed_text_bytes), 1),
+        Text("server.snapshot_dir", "--snapshot-dir",
+             "directory POST /snapshots writes checkpoints into; empty: snapshots disabled",
+             M3VDB_FIELD(server.snapshot_dir)),
         Bytes("server.max_body_bytes", "--max-body-bytes", "largest request body; larger ones get 413",
               M3VDB_FIELD(server.max_body_bytes), 1),
         Millis("server.header_timeout_ms", "--header-timeout-ms", "time to read a request's header",
@@ -351,6 +355,17 @@ Status ValidateConfig(const Config& config) {
   }
   if (config.server.host.empty()) return Status::InvalidArgument("server.host (--host): must not be empty");
   if (config.server.io_threads == 0) return Status::InvalidArgument("server.io_threads (--io-threads): must be at least 1");
+  if (!config.server.snapshot_dir.empty()) {
+    // Inside data_dir a snapshot would land among RocksDB's own files.
+    namespace fs = std::filesystem;
+    std::error_code snapshots_error, data_error;
+    const fs::path snapshots = fs::weakly_canonical(config.server.snapshot_dir, snapshots_error);
+    const fs::path data = fs::weakly_canonical(config.data_dir, data_error);
+    if (!snapshots_error && !data_error &&
+        std::mismatch(data.begin(), data.end(), snapshots.begin(), snapshots.end()).first == data.end())
+      return Status::InvalidArgument("server.snapshot_dir (--snapshot-dir): must be outside data_dir, got '" +
+                                     config.server.snapshot_dir + "'");
+  }
   if (config.server.max_body_bytes == 0)
     return Status::InvalidArgument("server.max_body_bytes (--max-body-bytes): must be at least 1");
   return Status::OK();

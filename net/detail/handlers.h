@@ -4,6 +4,7 @@
 // content-type check.
 #pragma once
 
+#include <mutex>
 #include <string>
 
 #include "net/detail/json_codec.h"
@@ -38,6 +39,10 @@ Response PostTrain(Database& db, TrainJobs& jobs, const Request& request, const 
 Response GetJob(TrainJobs& jobs, const Request& request, const PathParams& params);
 // embed_handler.cc: POST /embed, within the service's limits.
 Response Embed(Database& db, const ServiceOptions& options, const Request& request);
+// snapshot_handler.cc: POST /snapshots, a RocksDB checkpoint of the whole database written to
+// `options.snapshot_dir`/{name}. Snapshots run one at a time: `one_at_a_time` is held while one
+// is written, so two requests for the same name get 201 and 409, never a half-made directory.
+Response PostSnapshot(Database& db, const ServiceOptions& options, std::mutex& one_at_a_time, const Request& request);
 
 // Shared by the handlers.
 Response JsonResponse(int status, const Json& body);

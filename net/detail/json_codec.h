@@ -62,6 +62,11 @@ struct EmbedRequest {
   bool tokens = true, dense = true, sparse = true, colbert = true;
 };
 Result<EmbedRequest> DecodeEmbedRequest(const Json& body);
+// POST /snapshots: {"name":"..."} (required; the handler checks the characters it may have).
+struct SnapshotRequest {
+  std::string name;
+};
+Result<SnapshotRequest> DecodeSnapshotRequest(const Json& body);
 
 // Response bodies.
 // The schema, the count, and the dense index: its settings and its state (`kind` "flat" or

@@ -315,6 +315,13 @@ Result<EmbedRequest> DecodeEmbedRequest(const Json& body) {
   return request;
 }
 
+Result<SnapshotRequest> DecodeSnapshotRequest(const Json& body) {
+  M3VDB_RETURN_IF_ERROR(CheckFields(body, {"name"}, ""));
+  if (!body.contains("name")) return Status::InvalidArgument("name is required");
+  if (!body["name"].is_string()) return Invalid("name", "must be a string");
+  return SnapshotRequest{body["name"].get<std::string>()};
+}
+
 Result<TrainOptions> DecodeTrainRequest(const Json& body, uint32_t dense_dim) {
   M3VDB_RETURN_IF_ERROR(CheckFields(body, {"queries", "queries_b64", "seed"}, ""));
   TrainOptions options;

@@ -11,7 +11,7 @@ struct Route {
   RouteId id;
 };
 
-constexpr std::array<Route, 13> kRoutes = {{
+constexpr std::array<Route, 14> kRoutes = {{
     {"GET", "/healthz", RouteId::kHealthz},
     {"GET", "/metrics", RouteId::kMetrics},
     {"GET", "/collections", RouteId::kListCollections},
@@ -25,6 +25,7 @@ constexpr std::array<Route, 13> kRoutes = {{
     {"POST", "/collections/{name}/train", RouteId::kTrain},
     {"GET", "/jobs/{id}", RouteId::kGetJob},
     {"POST", "/embed", RouteId::kEmbed},
+    {"POST", "/snapshots", RouteId::kPostSnapshot},
 }};
 
 std::vector<std::string_view> Split(std::string_view path) {

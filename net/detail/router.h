@@ -22,6 +22,7 @@ enum class RouteId {
   kTrain,            // POST /collections/{name}/train
   kGetJob,           // GET /jobs/{id}
   kEmbed,            // POST /embed
+  kPostSnapshot,     // POST /snapshots
 };
 
 struct RouteMatch {

@@ -45,7 +45,7 @@ struct ServerContext {
       : options(options),
         service(db, ServiceOptions{options.api_keys, options.search_runners, options.max_search_batch,
                                   options.max_finished_jobs, options.job_retention, options.max_embed_texts,
-                                  options.max_embed_text_bytes}),
+                                  options.max_embed_text_bytes, options.snapshot_dir}),
         pool(pool) {}
   const ServerOptions options;
   const Service service;

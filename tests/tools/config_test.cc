@@ -138,6 +138,22 @@ TEST(Config, ValidationNamesTheKey) {
   EXPECT_TRUE(ValidateConfig(config).ok());
 }
 
+TEST(Config, SnapshotDirIsOptionalAndOutsideDataDir) {
+  Config config;
+  ASSERT_TRUE(ApplyConfigYaml("data_dir: /var/lib/m3vdb\nserver:\n  snapshot_dir: /backup/m3vdb\n", &config).ok());
+  EXPECT_EQ(config.server.snapshot_dir, "/backup/m3vdb");
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  EXPECT_TRUE(Config{}.server.snapshot_dir.empty());  // the default: POST /snapshots disabled
+  for (const std::string inside : {"/var/lib/m3vdb", "/var/lib/m3vdb/snaps", "/var/lib/m3vdb/../m3vdb/x"}) {
+    config.server.snapshot_dir = inside;
+    const Status s = ValidateConfig(config);
+    EXPECT_NE(s.message().find("server.snapshot_dir (--snapshot-dir): must be outside data_dir"), std::string::npos)
+        << inside << ": " << s.ToString();
+  }
+  config.server.snapshot_dir = "/var/lib/m3vdb-snapshots";  // a sibling whose name starts alike
+  EXPECT_TRUE(ValidateConfig(config).ok());
+}
+
 // Parses `args` (in command-line order) into `app`; CLI11 takes the vector reversed.
 void Parse(CLI::App& app, std::vector<std::string> args) {
   std::reverse(args.begin(), args.end());
