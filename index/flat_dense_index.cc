@@ -260,9 +260,11 @@ void FlatDenseIndex::SearchSmallBatch(const float* queries, size_t nq, size_t k,
 }
 
 // See the proof above the constructor. Pass 1 (threads over document ranges, like
-// SearchSmallBatch): bf16 inner products, each document's score interval [low, high], `high`
-// kept per (query, document) and the k largest `low` per query. Then the candidates (high >= T)
-// and their float32 rescoring.
+// SearchSmallBatch): bf16 inner products, each document's score interval [low, high], the k
+// largest `low` of the range per query, and the (slot, high) of the documents whose high
+// reaches the range's current k-th largest low (the final T, over all ranges, is at least
+// that, so the others can never be candidates). Then the candidates (high >= T) and their
+// float32 rescoring.
 bool FlatDenseIndex::SearchBf16First(const float* queries, size_t nq, size_t k, const float* query_norms, bool force,
                                      std::vector<std::vector<ScoredId>>* out) const {
   const size_t n = ids_.size();
@@ -280,17 +282,17 @@ bool FlatDenseIndex::SearchBf16First(const float* queries, size_t nq, size_t k, 
   }
 
   const uint16_t* qbf = qb.data();  // thread_local: the helper threads must not name `qb`
-  thread_local std::vector<float> high_buf;
-  high_buf.resize(nq * n);
-  float* high = high_buf.data();
   const size_t threads = ScanThreads();
-  // lows[part][q]: min-heap of the k largest lows of that part's documents.
+  // lows[part][q]: min-heap of the k largest lows of that part's documents; kept[part][q]: the
+  // (slot, high) that may still be candidates.
   std::vector<std::vector<std::vector<float>>> lows(threads, std::vector<std::vector<float>>(nq));
+  std::vector<std::vector<std::vector<std::pair<uint32_t, float>>>> kept(
+      threads, std::vector<std::vector<std::pair<uint32_t, float>>>(nq));
   std::vector<char> bad(threads, 0);
   const bool l2 = metric_ == Metric::kL2;
   auto scan = [&](size_t part) {
     const size_t begin = n * part / threads, end = n * (part + 1) / threads;
-    std::vector<float> ips(nq * kSmallDocBlock), low(kSmallDocBlock);
+    std::vector<float> ips(nq * kSmallDocBlock), low(kSmallDocBlock), hi(kSmallDocBlock);
     bool overflow = false;
     for (size_t d0 = begin; d0 < end; d0 += kSmallDocBlock) {
       const size_t nd = std::min(kSmallDocBlock, end - d0);
@@ -300,7 +302,6 @@ bool FlatDenseIndex::SearchBf16First(const float* queries, size_t nq, size_t k, 
       const float* nt = norms_.data() + d0;
       for (size_t q = 0; q < nq; ++q) {
         const float* ip = ips.data() + q * nd;
-        float* hi = high + q * n + d0;
         const detail::Bf16QueryTerms tq = terms[q];
         const float qn = query_norms[q];
         for (size_t r = 0; r < nd; ++r) {
@@ -321,6 +322,10 @@ bool FlatDenseIndex::SearchBf16First(const float* queries, size_t nq, size_t k, 
             std::push_heap(heap.begin(), heap.end(), std::greater<>());
           }
         }
+        const float t = heap.size() < k ? -std::numeric_limits<float>::infinity() : heap.front();
+        std::vector<std::pair<uint32_t, float>>& keep = kept[part][q];
+        for (size_t r = 0; r < nd; ++r)
+          if (hi[r] >= t) keep.emplace_back(static_cast<uint32_t>(d0 + r), hi[r]);
       }
     }
     bad[part] = overflow;
@@ -342,10 +347,10 @@ bool FlatDenseIndex::SearchBf16First(const float* queries, size_t nq, size_t k, 
       std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k - 1), all.end(), std::greater<>());
       t = all[k - 1];
     }
-    const float* hi = high + q * n;
     std::vector<uint32_t>& cand = candidates[q];
-    for (size_t slot = 0; slot < n; ++slot)
-      if (hi[slot] >= t) cand.push_back(static_cast<uint32_t>(slot));
+    for (size_t part = 0; part < threads; ++part)
+      for (const auto& [slot, high] : kept[part][q])
+        if (high >= t) cand.push_back(slot);
     total += cand.size();
     if (!force && total * kMaxRescoreFraction > nq * n) return false;
   }
