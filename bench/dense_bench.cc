@@ -4,7 +4,8 @@
 // Data: Fashion-MNIST from Debian's dataset-fashion-mnist, 60,000 base vectors and 10,000 query
 // vectors of dimension 784 (pixels / 255). For inner product every row is L2-normalized.
 // Cases: batches of 1000 and of 8 queries (a few coalesced searches) and single queries,
-// k = 10, both metrics, 1 and 2 threads
+// k = 10, both metrics, 1 and 2 threads; batches of 1 and 8 also with k = 100 on 1 thread
+// ("k:100" in the name: what Collection::Search asks the index for with the default rerank_k)
 // (OpenBLAS threads for both libraries, OpenMP threads for FAISS's own loops).
 // Engines: "m3vdb" is FlatDenseIndex as configured by default (batches of up to 8 queries scan a
 // bfloat16 copy first and rescore in float32 the documents the error bound cannot exclude);
@@ -114,7 +115,7 @@ const Fixture* GetFixture(Metric metric, std::string* error) {
   return fixtures[m].get();
 }
 
-void BM_DenseSearch(benchmark::State& state, Metric metric, Engine engine, size_t batch, int threads) {
+void BM_DenseSearch(benchmark::State& state, Metric metric, Engine engine, size_t batch, int threads, size_t k) {
   std::string error;
   const Fixture* f = GetFixture(metric, &error);
   if (!f) {
@@ -124,8 +125,8 @@ void BM_DenseSearch(benchmark::State& state, Metric metric, Engine engine, size_
   SetThreads(threads);
   const size_t dim = f->queries.cols;
   const size_t usable = f->queries.rows - f->queries.rows % batch;  // whole batches only
-  std::vector<float> dist(batch * kK);
-  std::vector<faiss::Index::idx_t> labels(batch * kK);
+  std::vector<float> dist(batch * k);
+  std::vector<faiss::Index::idx_t> labels(batch * k);
   size_t next = 0, done = 0;
   double rescored = 0;
   using Path = index::FlatDenseIndex::SmallBatchPath;
@@ -133,11 +134,12 @@ void BM_DenseSearch(benchmark::State& state, Metric metric, Engine engine, size_
   for (auto _ : state) {
     const float* q = f->queries.row(next);
     if (engine != Engine::kFaiss) {
-      auto hits = f->ours->Search({q, batch * dim}, batch, kK);
+      auto hits = f->ours->Search({q, batch * dim}, batch, k);
       benchmark::DoNotOptimize(hits.data());
       rescored += static_cast<double>(index::FlatDenseIndex::last_rescored());
     } else {
-      f->faiss->search(static_cast<faiss::Index::idx_t>(batch), q, kK, dist.data(), labels.data());
+      f->faiss->search(static_cast<faiss::Index::idx_t>(batch), q, static_cast<faiss::Index::idx_t>(k), dist.data(),
+                       labels.data());
       benchmark::DoNotOptimize(labels.data());
     }
     next = (next + batch) % usable;
@@ -159,9 +161,17 @@ void RegisterAll() {
           const std::string name = std::string("dense/") + (metric == Metric::kL2 ? "l2" : "ip") +
                                    "/batch:" + std::to_string(batch) + "/threads:" + std::to_string(threads) + "/" +
                                    engine_name;
-          benchmark::RegisterBenchmark(name.c_str(), BM_DenseSearch, metric, engine, batch, threads)
+          benchmark::RegisterBenchmark(name.c_str(), BM_DenseSearch, metric, engine, batch, threads, kK)
               ->UseRealTime()
               ->Unit(benchmark::kMillisecond);
+          // k = 100, what Collection::Search asks the index for by default (rerank_k 100).
+          if (batch <= 8 && threads == 1) {
+            const std::string name100 = std::string("dense/") + (metric == Metric::kL2 ? "l2" : "ip") +
+                                        "/batch:" + std::to_string(batch) + "/k:100/threads:1/" + engine_name;
+            benchmark::RegisterBenchmark(name100.c_str(), BM_DenseSearch, metric, engine, batch, threads, size_t{100})
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
+          }
         }
       }
     }
