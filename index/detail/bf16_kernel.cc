@@ -111,14 +111,14 @@ const float* SplitQueries(const uint16_t* queries, size_t nq, size_t pd, size_t 
   return buf.data();
 }
 
-// Horizontal sum (a store and a fixed-order tree: GCC 12 warns falsely about the
-// _mm512_reduce_add_ps sequence inside avx512bf16 functions).
+// Horizontal sum in a fixed order. The zero-masked shuffles avoid _mm512_reduce_add_ps, whose
+// unmasked builtins draw a false -Wuninitialized from GCC 12 inside avx512bf16 functions.
 __attribute__((target("avx512f"))) inline float Sum16(__m512 v) {
-  alignas(64) float t[16];
-  _mm512_store_ps(t, v);
-  for (int w = 8; w > 0; w /= 2)
-    for (int i = 0; i < w; ++i) t[i] += t[i + w];
-  return t[0];
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xffff, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xffff, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  const __m128 t = _mm512_maskz_extractf32x4_ps(0xf, v, 0);
+  const __m128 u = _mm_add_ps(t, _mm_movehl_ps(t, t));
+  return _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps(u, u, 1)));
 }
 
 // Rows per step for NQ queries with 32 vector registers (as in dot_kernel.cc).
