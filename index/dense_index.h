@@ -83,11 +83,11 @@ class FlatDenseIndex {
   std::vector<float> norms_;   // squared norms per slot (used by L2)
   std::vector<uint64_t> ids_;  // id per slot
   // bf16 copy and error-bound terms (see flat_dense_index.cc), per slot.
-  size_t padded_dim_;              // detail::Bf16PaddedDim(dim)
-  std::vector<uint16_t> bf16_;     // size size()*padded_dim_, padding zero
-  std::vector<float> err_term_;    // ||x - bf16(x)||_2 + gamma ||bf16(x)||_2, rounded up
-  std::vector<float> norm_term_;   // ||x||_2, rounded up
-  size_t unbounded_ = 0;           // slots whose terms are not finite (the bf16 path is off then)
+  size_t padded_dim_;             // detail::Bf16PaddedDim(dim)
+  std::vector<uint16_t> bf16_;    // size size()*padded_dim_, padding zero
+  std::vector<float> err_term_;   // ||x - bf16(x)||_2 + gamma ||bf16(x)||_2, rounded up
+  std::vector<float> norm_term_;  // ||x||_2, rounded up
+  size_t unbounded_ = 0;          // slots whose terms are not finite (the bf16 path is off then)
   SmallBatchPath small_batch_path_ = SmallBatchPath::kAuto;
   std::unordered_map<uint64_t, uint32_t> slot_of_;
 };

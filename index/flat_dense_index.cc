@@ -67,13 +67,16 @@ thread_local size_t t_last_rescored = 0;
 //    nonnegative terms, so B' >= 1.124 B. It then takes lo = fl(ip_a - B') and hi = fl(ip_a + B').
 //    Each rounds by at most u (|ip_a| + B'); |ip_a| <= (1 + gamma) ||q^|| ||x^|| + U and B >=
 //    c * a >= gamma ||q^|| ||x^|| >= 2^-19 ||q^|| ||x^|| (n >= 32), so that rounding is below
-//    B / 16 + u B' and lo <= ip_a - B <= ip_f <= ip_a + B <= hi. The pass is only used when
-//    B' < 2^100, which keeps every quantity finite (|ip| <= B / gamma).
+//    B / 16 + u B' and lo <= ip_a - B <= ip_f <= ip_a + B <= hi. (The same slack covers the
+//    (1 + gamma) growth of the underflow terms through later additions.) The pass is only used
+//    when B' < 2^100, which keeps every quantity finite (|ip_a| <= 2 B / gamma < 2^120).
 // 5. s is nondecreasing, so s(lo) <= s(ip_f) <= s(hi): the score the float32 pass gives every
 //    document lies in [low, high] = [s(lo), s(hi)].
 // 6. Per query let T be the k-th largest `low`. A document with high < T has a float32 score
 //    below that of k other documents (each >= its low >= T), so it is not in the float32 top-k,
-//    whatever the tie-breaking. Every other document is rescored with detail::DotBlock and
+//    whatever the tie-breaking. (Split over threads, each range keeps its own k largest lows,
+//    and drops early only documents whose high is below its range's current k-th largest low,
+//    which is at most T.) Every other document is rescored with detail::DotBlock and
 //    L2Score as in the float32 pass (the same float32 scores), and the top-k of those (ties to
 //    the smaller id, TopK) is the float32 pass's top-k: the same ids and the same scores.
 // ---------------------------------------------------------------------------------------------

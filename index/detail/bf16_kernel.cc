@@ -75,8 +75,7 @@ Bf16DocTerms Bf16DocTermsOf(const float* x, const uint16_t* xb, size_t dim, size
 Bf16QueryTerms Bf16QueryTermsOf(const float* q, const uint16_t* qb, size_t dim, size_t padded_dim) {
   const Norms n = NormsOf(q, qb, dim);
   const double sqrt_n_tiny = std::sqrt(static_cast<double>(padded_dim + kBf16Block)) * 0x1p-126;
-  return {RoundUp(n.bf16),
-          RoundUp((n.err + Bf16KernelGamma(padded_dim) * n.norm + sqrt_n_tiny) * kDoubleMargin),
+  return {RoundUp(n.bf16), RoundUp((n.err + Bf16KernelGamma(padded_dim) * n.norm + sqrt_n_tiny) * kDoubleMargin),
           RoundUp((2 * Bf16KernelUnderflow(padded_dim) + n.l1 * 0x1p-126) * kDoubleMargin)};
 }
 
@@ -253,27 +252,49 @@ void Widen256Kernel(const uint16_t* docs, size_t nd, size_t pd, const float* q, 
 template <template <int> class F, typename... Args>
 void ForQueries(size_t nq, Args... args) {
   switch (nq) {
-    case 1: F<1>::Run(args...); break;
-    case 2: F<2>::Run(args...); break;
-    case 3: F<3>::Run(args...); break;
-    case 4: F<4>::Run(args...); break;
-    case 5: F<5>::Run(args...); break;
-    case 6: F<6>::Run(args...); break;
-    case 7: F<7>::Run(args...); break;
-    default: F<8>::Run(args...); break;
+    case 1:
+      F<1>::Run(args...);
+      break;
+    case 2:
+      F<2>::Run(args...);
+      break;
+    case 3:
+      F<3>::Run(args...);
+      break;
+    case 4:
+      F<4>::Run(args...);
+      break;
+    case 5:
+      F<5>::Run(args...);
+      break;
+    case 6:
+      F<6>::Run(args...);
+      break;
+    case 7:
+      F<7>::Run(args...);
+      break;
+    default:
+      F<8>::Run(args...);
+      break;
   }
 }
 template <int NQ>
 struct RunDp {
-  static void Run(const uint16_t* d, size_t nd, size_t pd, const uint16_t* q, float* o) { DpKernel<NQ>(d, nd, pd, q, o); }
+  static void Run(const uint16_t* d, size_t nd, size_t pd, const uint16_t* q, float* o) {
+    DpKernel<NQ>(d, nd, pd, q, o);
+  }
 };
 template <int NQ>
 struct RunWiden512 {
-  static void Run(const uint16_t* d, size_t nd, size_t pd, const float* q, float* o) { Widen512Kernel<NQ>(d, nd, pd, q, o); }
+  static void Run(const uint16_t* d, size_t nd, size_t pd, const float* q, float* o) {
+    Widen512Kernel<NQ>(d, nd, pd, q, o);
+  }
 };
 template <int NQ>
 struct RunWiden256 {
-  static void Run(const uint16_t* d, size_t nd, size_t pd, const float* q, float* o) { Widen256Kernel<NQ>(d, nd, pd, q, o); }
+  static void Run(const uint16_t* d, size_t nd, size_t pd, const float* q, float* o) {
+    Widen256Kernel<NQ>(d, nd, pd, q, o);
+  }
 };
 
 bool Supported(Bf16Isa isa) {
@@ -327,8 +348,7 @@ bool Bf16DotBlockWith(Bf16Isa isa, const uint16_t* docs, size_t nd, size_t padde
   return true;
 }
 
-void Bf16DotBlock(const uint16_t* docs, size_t nd, size_t padded_dim, const uint16_t* queries, size_t nq,
-                  float* out) {
+void Bf16DotBlock(const uint16_t* docs, size_t nd, size_t padded_dim, const uint16_t* queries, size_t nq, float* out) {
   Bf16DotBlockWith(BestIsa(), docs, nd, padded_dim, queries, nq, out);
 }
 

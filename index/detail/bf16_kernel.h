@@ -66,8 +66,7 @@ inline float Bf16Bound(const Bf16QueryTerms& q, float doc_err, float doc_norm) {
 // out[q * nd + r] ~= <queries[q], docs[r]> for q < nq, r < nd, within the bound above. `docs` is
 // nd x padded_dim bf16 row-major, `queries` nq x padded_dim; padded_dim is a multiple of
 // kBf16Block and the padding is zero.
-void Bf16DotBlock(const uint16_t* docs, size_t nd, size_t padded_dim, const uint16_t* queries, size_t nq,
-                  float* out);
+void Bf16DotBlock(const uint16_t* docs, size_t nd, size_t padded_dim, const uint16_t* queries, size_t nq, float* out);
 
 // The same with a chosen instruction set (for tests); false, doing nothing, when this CPU lacks it.
 enum class Bf16Isa { kScalar, kAvx2, kAvx512, kAvx512Bf16 };

@@ -53,7 +53,7 @@ TEST(Bf16Kernel, ConversionIsRoundToNearestEven) {
     const double err = std::abs(double{x} - Bf16ToFloat(FloatToBf16(x)));
     if (std::abs(x) >= 0x1p-126f) {
       ASSERT_LE(err, 0x1p-8 * std::abs(x)) << x;  // unit roundoff of 8 significand bits
-    } else {  // flushed to zero, or rounded up to +-FLT_MIN
+    } else {                                      // flushed to zero, or rounded up to +-FLT_MIN
       const float b = std::abs(Bf16ToFloat(FloatToBf16(x)));
       ASSERT_TRUE(b == 0.0f || b == 0x1p-126f) << x;
       ASSERT_LE(err, 0x1p-126) << x;
@@ -131,10 +131,11 @@ TEST(Bf16Kernel, BoundHoldsForFloat32KernelOverManyPairs) {
       std::vector<float> q(dim), docs(nd * dim);
       for (float& v : q) v = g(rng) * sq;
       for (float& v : docs) v = g(rng) * sx;
-      if (trial % 5 == 1) q[0] = 0x1p-140f;                    // subnormal element
+      if (trial % 5 == 1) q[0] = 0x1p-140f;  // subnormal element
       if (trial % 5 == 2) docs[0] = -0x1p-135f;
       if (trial % 7 == 3) docs[dim / 2] = 0;
-      if (trial % 3 == 0) for (float& v : docs) v = std::abs(v);  // all products one sign: no cancellation
+      if (trial % 3 == 0)
+        for (float& v : docs) v = std::abs(v);  // all products one sign: no cancellation
       std::vector<uint16_t> qb(pd), db(nd * pd);
       ToBf16(q.data(), dim, pd, qb.data());
       for (size_t r = 0; r < nd; ++r) ToBf16(&docs[r * dim], dim, pd, &db[r * pd]);

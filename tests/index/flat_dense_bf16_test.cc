@@ -58,7 +58,8 @@ void ExpectPathsAgree(FlatDenseIndex& index, const std::vector<float>& queries, 
           for (const auto& [id, v] : *ref) {
             double s = 0;
             for (size_t j = 0; j < dim; ++j)
-              s += index.metric() == Metric::kL2 ? -(double{qv[j]} - v[j]) * (double{qv[j]} - v[j]) : double{qv[j]} * v[j];
+              s += index.metric() == Metric::kL2 ? -(double{qv[j]} - v[j]) * (double{qv[j]} - v[j])
+                                                 : double{qv[j]} * v[j];
             best = std::max(best, s);
           }
           EXPECT_NEAR(want[q][0].score, best, 1e-3 * (1 + std::abs(best)));
