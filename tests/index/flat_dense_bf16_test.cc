@@ -180,6 +180,17 @@ TEST_P(Bf16SearchTest, DuplicatesAndDifferencesBelowBf16Precision) {
   index.set_small_batch_path(Path::kBf16);
   index.Search(base, 1, 10);
   EXPECT_GE(FlatDenseIndex::last_rescored(), 3300u);
+  // Under kAuto that is more than 1/16 of the documents: the float32 pass answers instead, with
+  // the same result.
+  const auto forced = index.Search(base, 1, 10);
+  index.set_small_batch_path(Path::kAuto);
+  const auto automatic = index.Search(base, 1, 10);
+  EXPECT_EQ(FlatDenseIndex::last_rescored(), 0u);
+  ASSERT_EQ(automatic[0].size(), forced[0].size());
+  for (size_t r = 0; r < forced[0].size(); ++r) {
+    EXPECT_EQ(automatic[0][r].id, forced[0][r].id);
+    EXPECT_EQ(automatic[0][r].score, forced[0][r].score);
+  }
   // Remove half the duplicates (slots move) and search again.
   for (uint64_t i = 1000; i < 1300; i += 2) ASSERT_TRUE(index.Remove(i));
   ExpectPathsAgree(index, Flatten(qs), qs.size(), {1, 10, 100});
