@@ -4,8 +4,14 @@
 // Data: Fashion-MNIST from Debian's dataset-fashion-mnist, 60,000 base vectors and 10,000 query
 // vectors of dimension 784 (pixels / 255). For inner product every row is L2-normalized.
 // Cases: batches of 1000 and of 8 queries (a few coalesced searches) and single queries,
-// k = 10, both metrics, 1 and 2 threads
+// k = 10, both metrics, 1 and 2 threads; batches of 1 and 8 also with k = 100 on 1 thread
+// ("k:100" in the name: what Collection::Search asks the index for with the default rerank_k)
 // (OpenBLAS threads for both libraries, OpenMP threads for FAISS's own loops).
+// Engines: "m3vdb" is FlatDenseIndex as configured by default (batches of up to 8 queries scan a
+// bfloat16 copy first and rescore in float32 the documents the error bound cannot exclude);
+// "m3vdb_f32" (batches of 1 and 8 only) forces the float32 pass for those batches; "faiss".
+// Both m3vdb engines return the same ids and scores. Counter `rescored`: documents rescored in
+// float32 per query by the bf16-first path (0 when it fell back to the float32 pass).
 // Counters: queries/s, and `agree`: the mean fraction of FAISS's top-10 ids that m3vdb also
 // returns, over the first 1000 queries (1.0 unless the two disagree on near-ties).
 //
@@ -42,12 +48,12 @@ constexpr size_t kAgreeQueries = 1000;
 
 std::string g_data_dir = tools::kFashionMnistDir;
 
-enum class Engine { kM3vdb, kFaiss };
+enum class Engine { kM3vdb, kM3vdbF32, kFaiss };
 
 // Both indexes over the same base vectors, and the queries, for one metric.
 struct Fixture {
   tools::Matrix queries;
-  std::unique_ptr<index::FlatDenseIndex> ours;
+  std::unique_ptr<index::FlatDenseIndex> ours;  // its small-batch path is set by each benchmark
   std::unique_ptr<faiss::IndexFlat> faiss;
   double agree = 0;
 };
@@ -109,7 +115,7 @@ const Fixture* GetFixture(Metric metric, std::string* error) {
   return fixtures[m].get();
 }
 
-void BM_DenseSearch(benchmark::State& state, Metric metric, Engine engine, size_t batch, int threads) {
+void BM_DenseSearch(benchmark::State& state, Metric metric, Engine engine, size_t batch, int threads, size_t k) {
   std::string error;
   const Fixture* f = GetFixture(metric, &error);
   if (!f) {
@@ -119,16 +125,21 @@ void BM_DenseSearch(benchmark::State& state, Metric metric, Engine engine, size_
   SetThreads(threads);
   const size_t dim = f->queries.cols;
   const size_t usable = f->queries.rows - f->queries.rows % batch;  // whole batches only
-  std::vector<float> dist(batch * kK);
-  std::vector<faiss::Index::idx_t> labels(batch * kK);
+  std::vector<float> dist(batch * k);
+  std::vector<faiss::Index::idx_t> labels(batch * k);
   size_t next = 0, done = 0;
+  double rescored = 0;
+  using Path = index::FlatDenseIndex::SmallBatchPath;
+  f->ours->set_small_batch_path(engine == Engine::kM3vdbF32 ? Path::kFloat32 : Path::kAuto);
   for (auto _ : state) {
     const float* q = f->queries.row(next);
-    if (engine == Engine::kM3vdb) {
-      auto hits = f->ours->Search({q, batch * dim}, batch, kK);
+    if (engine != Engine::kFaiss) {
+      auto hits = f->ours->Search({q, batch * dim}, batch, k);
       benchmark::DoNotOptimize(hits.data());
+      rescored += static_cast<double>(index::FlatDenseIndex::last_rescored());
     } else {
-      f->faiss->search(static_cast<faiss::Index::idx_t>(batch), q, kK, dist.data(), labels.data());
+      f->faiss->search(static_cast<faiss::Index::idx_t>(batch), q, static_cast<faiss::Index::idx_t>(k), dist.data(),
+                       labels.data());
       benchmark::DoNotOptimize(labels.data());
     }
     next = (next + batch) % usable;
@@ -136,19 +147,31 @@ void BM_DenseSearch(benchmark::State& state, Metric metric, Engine engine, size_
   }
   state.counters["queries/s"] = benchmark::Counter(static_cast<double>(done), benchmark::Counter::kIsRate);
   state.counters["agree"] = f->agree;
+  state.counters["rescored"] = done > 0 ? rescored / static_cast<double>(done) : 0;
+  f->ours->set_small_batch_path(Path::kAuto);
 }
 
 void RegisterAll() {
   for (auto metric : {Metric::kL2, Metric::kInnerProduct}) {
     for (size_t batch : {size_t{1000}, size_t{8}, size_t{1}}) {
       for (int threads : {1, 2}) {
-        for (auto engine : {Engine::kM3vdb, Engine::kFaiss}) {
+        for (auto engine : {Engine::kM3vdb, Engine::kM3vdbF32, Engine::kFaiss}) {
+          if (engine == Engine::kM3vdbF32 && batch > 8) continue;  // the float32 option is for small batches
+          const char* engine_name = engine == Engine::kM3vdb ? "m3vdb" : engine == Engine::kM3vdbF32 ? "m3vdb_f32" : "faiss";
           const std::string name = std::string("dense/") + (metric == Metric::kL2 ? "l2" : "ip") +
                                    "/batch:" + std::to_string(batch) + "/threads:" + std::to_string(threads) + "/" +
-                                   (engine == Engine::kM3vdb ? "m3vdb" : "faiss");
-          benchmark::RegisterBenchmark(name.c_str(), BM_DenseSearch, metric, engine, batch, threads)
+                                   engine_name;
+          benchmark::RegisterBenchmark(name.c_str(), BM_DenseSearch, metric, engine, batch, threads, kK)
               ->UseRealTime()
               ->Unit(benchmark::kMillisecond);
+          // k = 100, what Collection::Search asks the index for by default (rerank_k 100).
+          if (batch <= 8 && threads == 1) {
+            const std::string name100 = std::string("dense/") + (metric == Metric::kL2 ? "l2" : "ip") +
+                                        "/batch:" + std::to_string(batch) + "/k:100/threads:1/" + engine_name;
+            benchmark::RegisterBenchmark(name100.c_str(), BM_DenseSearch, metric, engine, batch, threads, size_t{100})
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
+          }
         }
       }
     }
@@ -177,6 +200,7 @@ int main(int argc, char** argv) {
   m3vdb::bench::RatioReporter reporter("queries/s");
   benchmark::RunSpecifiedBenchmarks(&reporter);
   reporter.PrintRatios("m3vdb", "faiss");
+  reporter.PrintRatios("m3vdb", "m3vdb_f32");  // bf16-first vs float32 pass (batches of 1 and 8)
   benchmark::Shutdown();
   return 0;
 }

@@ -1,10 +1,14 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <thread>
 
 #include "index/dense_index.h"
+#include "index/detail/bf16_kernel.h"
 #include "index/detail/dot_kernel.h"
 
 namespace m3vdb::index {
@@ -17,17 +21,91 @@ constexpr size_t kDocBlock = 4096;
 constexpr size_t kSmallDocBlock = 512;
 constexpr size_t kMinDocsPerThread = 16384;
 
+// bf16-first search (SearchBf16First): the first pass may rescore in float32 at most this
+// fraction of the documents (summed over the queries), else the float32 pass is taken. Past it
+// the rescoring (random reads of whole vectors) would cost more than what the bf16 pass saved.
+constexpr size_t kMaxRescoreFraction = 16;  // 1/16
+// Larger than any error bound the bf16 path accepts (keeps 2*ip and the bounds finite).
+constexpr float kMaxBound = 0x1p100f;
+
 float SquaredNorm(const float* v, size_t dim) {
   return cblas_sdot(static_cast<int>(dim), v, 1, v, 1);
 }
 
+// The L2 score from an inner product, the one expression every path uses. It is nondecreasing in
+// `ip` for fixed norms (each rounded float operation is monotone), and 2*ip is exact below
+// overflow, so a contracted fma(2, ip, -norm) gives the same value as 2*ip - norm.
+inline float L2Score(float ip, float norm, float query_norm) { return 2 * ip - norm - query_norm; }
+
+thread_local size_t t_last_rescored = 0;
+
 }  // namespace
 
-FlatDenseIndex::FlatDenseIndex(uint32_t dim, Metric metric) : dim_(dim), metric_(metric) {}
+// ---------------------------------------------------------------------------------------------
+// Why bf16-first search returns exactly what the float32 pass returns.
+//
+// Notation: q a query, x a stored vector (float32), q^ = bf16(q), x^ = bf16(x) (FloatToBf16:
+// round to nearest even, results below FLT_MIN flushed to 0), e = x^ - x, f = q^ - q, n =
+// padded_dim + 32, u = 2^-24, gamma = n u / (1 - n u) (Bf16KernelGamma), U = 2 n 2^-126
+// (Bf16KernelUnderflow). ip_f is the inner product the float32 pass computes for (q, x)
+// (detail::DotBlock: the same value whichever block the pair is in), ip_a the one the bf16 kernel
+// computes for (q^, x^), and s(ip) the score from an inner product (ip itself, or
+// L2Score(ip, ||x||^2 as stored, ||q||^2 as computed for the query)).
+//
+// 1. Float32 accumulation of the products of m <= n terms in any order (any blocking, FMA or
+//    not, any reduction tree) is within gamma * sum|a_i b_i| of the exact sum when nothing
+//    underflows (Higham, Accuracy and Stability of Numerical Algorithms, 3.1); each of the at
+//    most 2n operations can lose less than 2^-126 more by underflow or flush-to-zero. With
+//    Cauchy-Schwarz: |ip_f - <q,x>| <= gamma ||q|| ||x|| + U, |ip_a - <q^,x^>| <= gamma ||q^|| ||x^|| + U.
+//    Should the float32 pass run with denormals-are-zero, a subnormal x_i or q_i read as 0 moves
+//    ip_f by less than 2^-126 (||q||_1 + ||x||_1) <= 2^-126 (||q||_1 + sqrt(n) ||x||).
+// 2. <q^,x^> - <q,x> = <q^, e> + <f, x>, so |<q^,x^> - <q,x>| <= ||q^|| ||e|| + ||f|| ||x||.
+// 3. Together: |ip_a - ip_f| <= B = c * a + d * b + A, with per document a = ||e|| + gamma ||x^||
+//    and b = ||x|| (err_term_, norm_term_, computed in double at Add time and rounded up), and per
+//    query c = ||q^||, d = ||f|| + gamma ||q|| + sqrt(n) 2^-126, A = 2U + 2^-126 ||q||_1 (rounded up).
+// 4. The bf16 pass computes B' = 1.125 (c*a + d*b + A) in float32: four roundings of
+//    nonnegative terms, so B' >= 1.124 B. It then takes lo = fl(ip_a - B') and hi = fl(ip_a + B').
+//    Each rounds by at most u (|ip_a| + B'); |ip_a| <= (1 + gamma) ||q^|| ||x^|| + U and B >=
+//    c * a >= gamma ||q^|| ||x^|| >= 2^-19 ||q^|| ||x^|| (n >= 32), so that rounding is below
+//    B / 16 + u B' and lo <= ip_a - B <= ip_f <= ip_a + B <= hi. (The same slack covers the
+//    (1 + gamma) growth of the underflow terms through later additions.) The pass is only used
+//    when B' < 2^100, which keeps every quantity finite (|ip_a| <= 2 B / gamma < 2^120).
+// 5. s is nondecreasing, so s(lo) <= s(ip_f) <= s(hi): the score the float32 pass gives every
+//    document lies in [low, high] = [s(lo), s(hi)].
+// 6. Per query let T be the k-th largest `low`. A document with high < T has a float32 score
+//    below that of k other documents (each >= its low >= T), so it is not in the float32 top-k,
+//    whatever the tie-breaking. (Split over threads, each range keeps its own k largest lows,
+//    and drops early only documents whose high is below its range's current k-th largest low,
+//    which is at most T.) Every other document is rescored with detail::DotBlock and
+//    L2Score as in the float32 pass (the same float32 scores), and the top-k of those (ties to
+//    the smaller id, TopK) is the float32 pass's top-k: the same ids and the same scores.
+// ---------------------------------------------------------------------------------------------
+
+FlatDenseIndex::FlatDenseIndex(uint32_t dim, Metric metric)
+    : dim_(dim),
+      metric_(metric),
+      padded_dim_(detail::Bf16PaddedDim(dim)) {}
 
 size_t FlatDenseIndex::memory_bytes() const {
   return data_.capacity() * sizeof(float) + norms_.capacity() * sizeof(float) +
-         ids_.capacity() * sizeof(uint64_t) + slot_of_.size() * (sizeof(uint64_t) + sizeof(uint32_t) + 16);
+         ids_.capacity() * sizeof(uint64_t) + slot_of_.size() * (sizeof(uint64_t) + sizeof(uint32_t) + 16) +
+         bf16_.capacity() * sizeof(uint16_t) + err_term_.capacity() * sizeof(float) +
+         norm_term_.capacity() * sizeof(float);
+}
+
+size_t FlatDenseIndex::last_rescored() { return t_last_rescored; }
+
+void FlatDenseIndex::SetBf16(size_t slot) {
+  const float* x = data_.data() + slot * dim_;
+  uint16_t* xb = bf16_.data() + slot * padded_dim_;
+  detail::ToBf16(x, dim_, padded_dim_, xb);
+  const detail::Bf16DocTerms t = detail::Bf16DocTermsOf(x, xb, dim_, padded_dim_);
+  const bool was_unbounded = !std::isfinite(err_term_[slot]) || !std::isfinite(norm_term_[slot]);
+  err_term_[slot] = t.err;
+  norm_term_[slot] = std::isfinite(norms_[slot]) ? t.norm : std::numeric_limits<float>::infinity();
+  const bool unbounded = !std::isfinite(err_term_[slot]) || !std::isfinite(norm_term_[slot]);
+  unbounded_ += unbounded;
+  unbounded_ -= was_unbounded;
 }
 
 void FlatDenseIndex::Add(uint64_t id, std::span<const float> vector) {
@@ -40,10 +118,14 @@ void FlatDenseIndex::Add(uint64_t id, std::span<const float> vector) {
     ids_.push_back(id);
     norms_.push_back(0);
     data_.resize(data_.size() + dim_);
+    bf16_.resize(bf16_.size() + padded_dim_);
+    err_term_.push_back(0);
+    norm_term_.push_back(0);
     slot_of_.emplace(id, static_cast<uint32_t>(slot));
   }
   std::memcpy(data_.data() + slot * dim_, vector.data(), dim_ * sizeof(float));
   norms_[slot] = SquaredNorm(vector.data(), dim_);
+  SetBf16(slot);
 }
 
 bool FlatDenseIndex::Remove(uint64_t id) {
@@ -52,15 +134,23 @@ bool FlatDenseIndex::Remove(uint64_t id) {
   const size_t slot = it->second;
   const size_t last = ids_.size() - 1;
   slot_of_.erase(it);
+  unbounded_ -= !std::isfinite(err_term_[slot]) || !std::isfinite(norm_term_[slot]);
   if (slot != last) {
     std::memcpy(data_.data() + slot * dim_, data_.data() + last * dim_, dim_ * sizeof(float));
+    std::memcpy(bf16_.data() + slot * padded_dim_, bf16_.data() + last * padded_dim_,
+                padded_dim_ * sizeof(uint16_t));
     norms_[slot] = norms_[last];
+    err_term_[slot] = err_term_[last];
+    norm_term_[slot] = norm_term_[last];
     ids_[slot] = ids_[last];
     slot_of_[ids_[slot]] = static_cast<uint32_t>(slot);
   }
   ids_.pop_back();
   norms_.pop_back();
+  err_term_.pop_back();
+  norm_term_.pop_back();
   data_.resize(last * dim_);
+  bf16_.resize(last * padded_dim_);
   return true;
 }
 
@@ -78,7 +168,7 @@ bool FlatDenseIndex::Score(std::span<const float> query, uint64_t id, float* sco
   if (metric_ == Metric::kInnerProduct) {
     *score = ip;
   } else {
-    *score = 2 * ip - norms_[it->second] - SquaredNorm(query.data(), dim_);
+    *score = L2Score(ip, norms_[it->second], SquaredNorm(query.data(), dim_));
   }
   return true;
 }
@@ -96,7 +186,7 @@ void FlatDenseIndex::PushBlock(const float* ips, size_t nq, size_t d0, size_t nd
     } else {
       const float qn = query_norms[qi];
       for (size_t j = 0; j < nd; ++j) {
-        const float s = 2 * row[j] - norms_[d0 + j] - qn;
+        const float s = L2Score(row[j], norms_[d0 + j], qn);
         if (s >= top.threshold()) top.Push(ids_[d0 + j], s);
       }
     }
@@ -112,6 +202,11 @@ std::vector<std::vector<ScoredId>> FlatDenseIndex::Search(std::span<const float>
   if (metric_ == Metric::kL2)
     for (size_t q = 0; q < num_queries; ++q) query_norms[q] = SquaredNorm(queries.data() + q * dim_, dim_);
   if (num_queries <= detail::kDotGroup) {
+    t_last_rescored = 0;
+    if (small_batch_path_ != SmallBatchPath::kFloat32 &&
+        SearchBf16First(queries.data(), num_queries, k, query_norms.data(),
+                        small_batch_path_ == SmallBatchPath::kBf16, &out))
+      return out;
     SearchSmallBatch(queries.data(), num_queries, k, query_norms.data(), &out);
     return out;
   }
@@ -137,10 +232,14 @@ std::vector<std::vector<ScoredId>> FlatDenseIndex::Search(std::span<const float>
 // split into contiguous ranges over as many threads as BLAS may use; each range keeps its own
 // selectors, merged at the end. The result is the same top-k as one pass (ties go to the
 // smaller id either way).
+size_t FlatDenseIndex::ScanThreads() const {
+  return std::clamp<size_t>(ids_.size() / kMinDocsPerThread, 1, std::max(1, openblas_get_num_threads()));
+}
+
 void FlatDenseIndex::SearchSmallBatch(const float* queries, size_t nq, size_t k, const float* query_norms,
                                       std::vector<std::vector<ScoredId>>* out) const {
   const size_t n = ids_.size();
-  const size_t threads = std::clamp<size_t>(n / kMinDocsPerThread, 1, std::max(1, openblas_get_num_threads()));
+  const size_t threads = ScanThreads();
   std::vector<std::vector<TopK>> tops(threads, std::vector<TopK>(nq, TopK(k)));
   auto scan = [&](size_t part) {
     const size_t begin = n * part / threads, end = n * (part + 1) / threads;
@@ -161,6 +260,117 @@ void FlatDenseIndex::SearchSmallBatch(const float* queries, size_t nq, size_t k,
       for (const ScoredId& s : tops[part][qi].Take()) merged.Push(s.id, s.score);
     (*out)[qi] = merged.Take();
   }
+}
+
+// See the proof above the constructor. Pass 1 (threads over document ranges, like
+// SearchSmallBatch): bf16 inner products, each document's score interval [low, high], the k
+// largest `low` of the range per query, and the (slot, high) of the documents whose high
+// reaches the range's current k-th largest low (the final T, over all ranges, is at least
+// that, so the others can never be candidates). Then the candidates (high >= T) and their
+// float32 rescoring.
+bool FlatDenseIndex::SearchBf16First(const float* queries, size_t nq, size_t k, const float* query_norms, bool force,
+                                     std::vector<std::vector<ScoredId>>* out) const {
+  const size_t n = ids_.size();
+  const size_t pd = padded_dim_;
+  if (unbounded_ > 0 || pd >= (size_t{1} << 20)) return false;
+  if (!force && k * kMaxRescoreFraction > n) return false;  // would rescore more than the fraction anyway
+
+  thread_local std::vector<uint16_t> qb;
+  qb.resize(nq * pd);
+  detail::Bf16QueryTerms terms[detail::kDotGroup];
+  for (size_t q = 0; q < nq; ++q) {
+    detail::ToBf16(queries + q * dim_, dim_, pd, qb.data() + q * pd);
+    terms[q] = detail::Bf16QueryTermsOf(queries + q * dim_, qb.data() + q * pd, dim_, pd);
+    if (!std::isfinite(terms[q].c) || !std::isfinite(terms[q].d) || !std::isfinite(terms[q].a)) return false;
+  }
+
+  const uint16_t* qbf = qb.data();  // thread_local: the helper threads must not name `qb`
+  const size_t threads = ScanThreads();
+  // lows[part][q]: min-heap of the k largest lows of that part's documents; kept[part][q]: the
+  // (slot, high) that may still be candidates.
+  std::vector<std::vector<std::vector<float>>> lows(threads, std::vector<std::vector<float>>(nq));
+  std::vector<std::vector<std::vector<std::pair<uint32_t, float>>>> kept(
+      threads, std::vector<std::vector<std::pair<uint32_t, float>>>(nq));
+  std::vector<char> bad(threads, 0);
+  const bool l2 = metric_ == Metric::kL2;
+  auto scan = [&](size_t part) {
+    const size_t begin = n * part / threads, end = n * (part + 1) / threads;
+    std::vector<float> ips(nq * kSmallDocBlock), low(kSmallDocBlock), hi(kSmallDocBlock);
+    bool overflow = false;
+    for (size_t d0 = begin; d0 < end; d0 += kSmallDocBlock) {
+      const size_t nd = std::min(kSmallDocBlock, end - d0);
+      detail::Bf16DotBlock(bf16_.data() + d0 * pd, nd, pd, qbf, nq, ips.data());
+      const float* at = err_term_.data() + d0;
+      const float* bt = norm_term_.data() + d0;
+      const float* nt = norms_.data() + d0;
+      for (size_t q = 0; q < nq; ++q) {
+        const float* ip = ips.data() + q * nd;
+        const detail::Bf16QueryTerms tq = terms[q];
+        const float qn = query_norms[q];
+        for (size_t r = 0; r < nd; ++r) {
+          const float bound = detail::Bf16Bound(tq, at[r], bt[r]);
+          overflow |= !(bound < kMaxBound);
+          const float lo = ip[r] - bound, h = ip[r] + bound;
+          low[r] = l2 ? L2Score(lo, nt[r], qn) : lo;
+          hi[r] = l2 ? L2Score(h, nt[r], qn) : h;
+        }
+        std::vector<float>& heap = lows[part][q];
+        for (size_t r = 0; r < nd; ++r) {
+          if (heap.size() < k) {
+            heap.push_back(low[r]);
+            std::push_heap(heap.begin(), heap.end(), std::greater<>());
+          } else if (low[r] > heap.front()) {
+            std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+            heap.back() = low[r];
+            std::push_heap(heap.begin(), heap.end(), std::greater<>());
+          }
+        }
+        const float t = heap.size() < k ? -std::numeric_limits<float>::infinity() : heap.front();
+        std::vector<std::pair<uint32_t, float>>& keep = kept[part][q];
+        for (size_t r = 0; r < nd; ++r)
+          if (hi[r] >= t) keep.emplace_back(static_cast<uint32_t>(d0 + r), hi[r]);
+      }
+    }
+    bad[part] = overflow;
+  };
+  std::vector<std::thread> helpers;
+  for (size_t part = 1; part < threads; ++part) helpers.emplace_back(scan, part);
+  scan(0);
+  for (std::thread& t : helpers) t.join();
+  if (std::find(bad.begin(), bad.end(), 1) != bad.end()) return false;
+
+  // Candidates per query: slots whose high reaches the k-th largest low.
+  std::vector<std::vector<uint32_t>> candidates(nq);
+  size_t total = 0;
+  for (size_t q = 0; q < nq; ++q) {
+    std::vector<float> all;
+    for (size_t part = 0; part < threads; ++part) all.insert(all.end(), lows[part][q].begin(), lows[part][q].end());
+    float t = -std::numeric_limits<float>::infinity();
+    if (all.size() >= k) {
+      std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k - 1), all.end(), std::greater<>());
+      t = all[k - 1];
+    }
+    std::vector<uint32_t>& cand = candidates[q];
+    for (size_t part = 0; part < threads; ++part)
+      for (const auto& [slot, high] : kept[part][q])
+        if (high >= t) cand.push_back(slot);
+    total += cand.size();
+    if (!force && total * kMaxRescoreFraction > nq * n) return false;
+  }
+
+  // Float32 rescoring, the same arithmetic as the float32 pass.
+  for (size_t q = 0; q < nq; ++q) {
+    TopK top(k);
+    const float* qv = queries + q * dim_;
+    for (uint32_t slot : candidates[q]) {
+      float ip;
+      detail::DotBlock(data_.data() + size_t{slot} * dim_, 1, dim_, qv, 1, &ip);
+      top.Push(ids_[slot], l2 ? L2Score(ip, norms_[slot], query_norms[q]) : ip);
+    }
+    (*out)[q] = top.Take();
+  }
+  t_last_rescored = total;
+  return true;
 }
 
 }  // namespace m3vdb::index

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace m3vdb::index::detail {
 namespace {
@@ -89,45 +90,47 @@ __attribute__((target("avx2,fma"))) float Sum8(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
-template <int NQ>
-__attribute__((target("avx2,fma"))) void DotAvx2(const float* docs, size_t nd, size_t dim, const float* q, float* out) {
-  constexpr int R = RowsPerStep<NQ>();
+// Rows [r, r + R): per (row, query) the same operations whatever R is, so a pair's score does
+// not depend on how the rows were grouped (FlatDenseIndex rescores single candidates and relies
+// on getting the score a full pass gives).
+template <int NQ, int R>
+__attribute__((target("avx2,fma"))) void DotAvx2Rows(const float* docs, size_t r, size_t nd, size_t dim,
+                                                     const float* q, float* out) {
   const size_t full = dim / 8 * 8;
-  size_t r = 0;
-  for (; r + R <= nd; r += R) {
-    __m256 acc[R][NQ];
+  __m256 acc[R][NQ];
 #pragma GCC unroll 8
-    for (int i = 0; i < R; ++i)
+  for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
-      for (int k = 0; k < NQ; ++k) acc[i][k] = _mm256_setzero_ps();
-    for (size_t j = 0; j < full; j += 8) {
-      __m256 qv[NQ];
+    for (int k = 0; k < NQ; ++k) acc[i][k] = _mm256_setzero_ps();
+  for (size_t j = 0; j < full; j += 8) {
+    __m256 qv[NQ];
 #pragma GCC unroll 8
-      for (int k = 0; k < NQ; ++k) qv[k] = _mm256_loadu_ps(q + k * dim + j);
-#pragma GCC unroll 8
-      for (int i = 0; i < R; ++i) {
-        const __m256 v = _mm256_loadu_ps(docs + (r + i) * dim + j);
-#pragma GCC unroll 8
-        for (int k = 0; k < NQ; ++k) acc[i][k] = _mm256_fmadd_ps(v, qv[k], acc[i][k]);
-      }
-    }
+    for (int k = 0; k < NQ; ++k) qv[k] = _mm256_loadu_ps(q + k * dim + j);
 #pragma GCC unroll 8
     for (int i = 0; i < R; ++i) {
-      const float* row = docs + (r + i) * dim;
+      const __m256 v = _mm256_loadu_ps(docs + (r + i) * dim + j);
 #pragma GCC unroll 8
-      for (int k = 0; k < NQ; ++k) {
-        float s = Sum8(acc[i][k]);
-        for (size_t j = full; j < dim; ++j) s += row[j] * q[k * dim + j];
-        out[k * nd + r + i] = s;
-      }
+      for (int k = 0; k < NQ; ++k) acc[i][k] = _mm256_fmadd_ps(v, qv[k], acc[i][k]);
     }
   }
-  if (r < nd) {
-    // Fewer than R rows left: the scalar code, writing into a strided output.
-    for (; r < nd; ++r)
 #pragma GCC unroll 8
-      for (int k = 0; k < NQ; ++k) DotScalar(docs + r * dim, 1, dim, q + k * dim, 1, out + k * nd + r);
+  for (int i = 0; i < R; ++i) {
+    const float* row = docs + (r + i) * dim;
+#pragma GCC unroll 8
+    for (int k = 0; k < NQ; ++k) {
+      float s = Sum8(acc[i][k]);
+      for (size_t j = full; j < dim; ++j) s = std::fma(row[j], q[k * dim + j], s);
+      out[k * nd + r + i] = s;
+    }
   }
+}
+
+template <int NQ>
+void DotAvx2(const float* docs, size_t nd, size_t dim, const float* q, float* out) {
+  constexpr int R = RowsPerStep<NQ>();
+  size_t r = 0;
+  for (; r + R <= nd; r += R) DotAvx2Rows<NQ, R>(docs, r, nd, dim, q, out);
+  for (; r < nd; ++r) DotAvx2Rows<NQ, 1>(docs, r, nd, dim, q, out);  // fewer than R rows left
 }
 
 using Kernel = void (*)(const float*, size_t, size_t, const float*, float*);

@@ -13,7 +13,10 @@ namespace m3vdb::index::detail {
 inline constexpr size_t kDotGroup = 8;
 
 // out[q * nd + r] = <queries[q], docs[r]> for q < nq, r < nd. `docs` is nd x dim row-major
-// (size nd*dim), `queries` nq x dim (size nq*dim), `out` size nq*nd.
+// (size nd*dim), `queries` nq x dim (size nq*dim), `out` size nq*nd. For a given instruction set
+// the value for one (query, row) pair does not depend on nd, nq or the pair's position in the
+// block (the same operations in the same order), so rescoring one row alone gives the score a
+// full pass gives.
 void DotBlock(const float* docs, size_t nd, size_t dim, const float* queries, size_t nq, float* out);
 
 // The same with a chosen instruction set (for tests); false, doing nothing, when this CPU lacks it.

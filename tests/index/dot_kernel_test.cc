@@ -44,3 +44,31 @@ TEST(DotKernel, EveryIsaMatchesDoubleAccumulation) {
 
 }  // namespace
 }  // namespace m3vdb::index::detail
+
+namespace m3vdb::index::detail {
+namespace {
+
+// FlatDenseIndex rescores candidates one at a time and relies on getting bit for bit the score
+// a full pass gives: for every instruction set, a pair's value does not depend on the block.
+TEST(DotKernel, PairValueDoesNotDependOnTheBlock) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g;
+  for (DotIsa isa : {DotIsa::kScalar, DotIsa::kAvx2, DotIsa::kAvx512}) {
+    for (size_t dim : {5, 19, 784}) {
+      const size_t nd = 23, nq = 8;
+      std::vector<float> docs(nd * dim), queries(nq * dim), out(nq * nd);
+      for (float& x : docs) x = g(rng);
+      for (float& x : queries) x = g(rng);
+      if (!DotBlockWith(isa, docs.data(), nd, dim, queries.data(), nq, out.data())) break;
+      for (size_t q = 0; q < nq; ++q)
+        for (size_t r = 0; r < nd; ++r) {
+          float one;
+          ASSERT_TRUE(DotBlockWith(isa, &docs[r * dim], 1, dim, &queries[q * dim], 1, &one));
+          ASSERT_EQ(one, out[q * nd + r]) << "isa " << static_cast<int>(isa) << " dim " << dim;
+        }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace m3vdb::index::detail

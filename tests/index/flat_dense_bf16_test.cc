@@ -1,0 +1,259 @@
+// FlatDenseIndex's bf16-first small-batch search against its float32 pass on the same index:
+// the same ids and bit-identical float32 scores, for both metrics, on random data, clustered
+// data full of near-ties, duplicates, vectors that differ only below bf16 precision (the bound
+// must send them to the float32 rescoring), large and tiny magnitudes, through Add / Remove /
+// replace, for k = 1, 10, 100 and k > size. The float32 pass itself is checked against double
+// brute force by flat_dense_index_test.cc; here it is also checked loosely.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+#include <span>
+
+#include "index/dense_index.h"
+
+namespace m3vdb::index {
+namespace {
+
+using Path = FlatDenseIndex::SmallBatchPath;
+
+// Searches `queries` in batches of 1..8 with each path and expects identical answers; counts in
+// `auto_bf16` the searches that took the bf16 path under kAuto.
+void ExpectPathsAgree(FlatDenseIndex& index, const std::vector<float>& queries, size_t nq_total,
+                      const std::vector<size_t>& ks, const std::map<uint64_t, std::vector<float>>* ref = nullptr,
+                      size_t* auto_bf16_out = nullptr, bool expect_bf16 = true) {
+  const size_t dim = index.dim();
+  size_t auto_bf16 = 0;
+  for (size_t k : ks) {
+    size_t first = 0;
+    for (size_t batch = 1; first < nq_total; batch = batch % 8 + 1) {
+      const size_t nq = std::min(batch, nq_total - first);
+      const std::span<const float> qs(queries.data() + first * dim, nq * dim);
+      index.set_small_batch_path(Path::kFloat32);
+      const auto want = index.Search(qs, nq, k);
+      index.set_small_batch_path(Path::kBf16);
+      const auto forced = index.Search(qs, nq, k);
+      const bool forced_took_bf16 = FlatDenseIndex::last_rescored() > 0;
+      index.set_small_batch_path(Path::kAuto);
+      const auto automatic = index.Search(qs, nq, k);
+      auto_bf16 += FlatDenseIndex::last_rescored() > 0;
+      if (index.size() > 0) {
+        EXPECT_EQ(forced_took_bf16, expect_bf16) << "forced bf16 path (size " << index.size() << ")";
+      }
+      for (size_t q = 0; q < nq; ++q) {
+        ASSERT_EQ(want[q].size(), std::min(k, index.size()));
+        ASSERT_EQ(forced[q].size(), want[q].size());
+        ASSERT_EQ(automatic[q].size(), want[q].size());
+        for (size_t r = 0; r < want[q].size(); ++r) {
+          ASSERT_EQ(forced[q][r].id, want[q][r].id) << "k " << k << " query " << first + q << " rank " << r;
+          ASSERT_EQ(forced[q][r].score, want[q][r].score) << "k " << k << " query " << first + q << " rank " << r;
+          ASSERT_EQ(automatic[q][r].id, want[q][r].id) << "k " << k << " query " << first + q << " rank " << r;
+          ASSERT_EQ(automatic[q][r].score, want[q][r].score);
+        }
+        if (ref != nullptr && !want[q].empty()) {  // the float32 pass against double brute force
+          const float* qv = qs.data() + q * dim;
+          double best = -INFINITY;
+          for (const auto& [id, v] : *ref) {
+            double s = 0;
+            for (size_t j = 0; j < dim; ++j)
+              s += index.metric() == Metric::kL2 ? -(double{qv[j]} - v[j]) * (double{qv[j]} - v[j])
+                                                 : double{qv[j]} * v[j];
+            best = std::max(best, s);
+          }
+          EXPECT_NEAR(want[q][0].score, best, 1e-3 * (1 + std::abs(best)));
+        }
+      }
+      first += nq;
+    }
+  }
+  if (auto_bf16_out != nullptr) *auto_bf16_out = auto_bf16;
+}
+
+std::vector<float> Flatten(const std::vector<std::vector<float>>& vs) {
+  std::vector<float> out;
+  for (const auto& v : vs) out.insert(out.end(), v.begin(), v.end());
+  return out;
+}
+
+class Bf16SearchTest : public ::testing::TestWithParam<Metric> {};
+
+TEST_P(Bf16SearchTest, RandomDataThroughAddsRemovesAndReplaces) {
+  const uint32_t dim = 61;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> g;
+  auto random_vec = [&] {
+    std::vector<float> v(dim);
+    for (float& x : v) x = g(rng);
+    return v;
+  };
+  FlatDenseIndex index(dim, GetParam());
+  std::map<uint64_t, std::vector<float>> ref;
+  std::vector<std::vector<float>> qs;
+  for (int i = 0; i < 24; ++i) qs.push_back(random_vec());
+  const auto queries = Flatten(qs);
+  // k > size on an empty and on a tiny index.
+  ExpectPathsAgree(index, queries, 8, {1, 10});
+  for (uint64_t id = 0; id < 7; ++id) index.Add(id, ref[id] = random_vec());
+  ExpectPathsAgree(index, queries, 8, {1, 10, 100}, &ref);
+  for (uint64_t id = 7; id < 6000; ++id) index.Add(id * 5, ref[id * 5] = random_vec());
+  size_t auto_bf16 = 0;
+  ExpectPathsAgree(index, queries, 24, {1, 10, 100}, &ref, &auto_bf16);
+  EXPECT_GT(auto_bf16, 0u);  // kAuto takes the bf16 path here
+  for (uint64_t id = 7; id < 6000; id += 3) {
+    ASSERT_TRUE(index.Remove(id * 5));
+    ref.erase(id * 5);
+  }
+  for (uint64_t id = 8; id < 6000; id += 7)
+    if (ref.count(id * 5)) index.Add(id * 5, ref[id * 5] = random_vec());
+  ASSERT_EQ(index.size(), ref.size());
+  ExpectPathsAgree(index, queries, 24, {1, 10, 100}, &ref);
+  // Removing the best hits of the first query: the bf16 copy must follow the moved slots.
+  index.set_small_batch_path(Path::kFloat32);
+  const auto best = index.Search({queries.data(), dim}, 1, 50);
+  for (const ScoredId& s : best[0]) {
+    ASSERT_TRUE(index.Remove(s.id));
+    ref.erase(s.id);
+  }
+  ExpectPathsAgree(index, queries, 24, {1, 10, 100}, &ref);
+  EXPECT_GT(index.memory_bytes(), index.size() * (dim * sizeof(float) + 64 * sizeof(uint16_t)));
+}
+
+// A few centres with tiny noise: thousands of near-ties, many of them closer than the bound.
+TEST_P(Bf16SearchTest, ClusteredNearTies) {
+  const uint32_t dim = 32;
+  std::mt19937 rng(2);
+  std::normal_distribution<float> g;
+  std::vector<std::vector<float>> centres(4, std::vector<float>(dim));
+  for (auto& c : centres)
+    for (float& x : c) x = g(rng);
+  FlatDenseIndex index(dim, GetParam());
+  for (uint64_t id = 0; id < 8000; ++id) {
+    std::vector<float> v = centres[id % 4];
+    for (float& x : v) x += 1e-4f * g(rng);
+    index.Add(id, v);
+  }
+  std::vector<std::vector<float>> qs;
+  for (int i = 0; i < 16; ++i) {
+    std::vector<float> q = centres[i % 4];
+    for (float& x : q) x += 1e-3f * g(rng);
+    qs.push_back(q);
+  }
+  ExpectPathsAgree(index, Flatten(qs), qs.size(), {1, 10, 100});
+}
+
+// Exact duplicates under different ids (ties go to the smaller id), and vectors equal to a base
+// vector except for one-ulp float changes, so their bf16 copies are identical: only the float32
+// rescoring can order them.
+TEST_P(Bf16SearchTest, DuplicatesAndDifferencesBelowBf16Precision) {
+  const uint32_t dim = 50;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g;
+  std::uniform_int_distribution<uint32_t> coord(0, dim - 1);
+  std::vector<float> base(dim);
+  for (float& x : base) x = g(rng);
+  FlatDenseIndex index(dim, GetParam());
+  uint64_t id = 1000;
+  for (int i = 0; i < 300; ++i) index.Add(id++, base);  // duplicates
+  for (int i = 0; i < 3000; ++i) {
+    std::vector<float> v = base;
+    for (int c = 0; c < 3; ++c) {
+      float& x = v[coord(rng)];
+      x = std::nextafter(x, (i + c) % 2 ? INFINITY : -INFINITY);
+    }
+    index.Add(id++, v);
+  }
+  for (int i = 0; i < 3000; ++i) {  // unrelated vectors, so the bf16 pass has something to prune
+    std::vector<float> v(dim);
+    for (float& x : v) x = g(rng);
+    index.Add(id++, v);
+  }
+  std::vector<std::vector<float>> qs = {base};
+  for (int i = 0; i < 7; ++i) {
+    std::vector<float> q(dim);
+    for (size_t j = 0; j < dim; ++j) q[j] = base[j] + 0.01f * g(rng);
+    qs.push_back(q);
+  }
+  ExpectPathsAgree(index, Flatten(qs), qs.size(), {1, 10, 100});
+  // The near-copies all had to be rescored: their bf16 scores cannot separate them.
+  index.set_small_batch_path(Path::kBf16);
+  index.Search(base, 1, 10);
+  EXPECT_GE(FlatDenseIndex::last_rescored(), 3300u);
+  // Under kAuto that is more than 1/16 of the documents: the float32 pass answers instead, with
+  // the same result.
+  const auto forced = index.Search(base, 1, 10);
+  index.set_small_batch_path(Path::kAuto);
+  const auto automatic = index.Search(base, 1, 10);
+  EXPECT_EQ(FlatDenseIndex::last_rescored(), 0u);
+  ASSERT_EQ(automatic[0].size(), forced[0].size());
+  for (size_t r = 0; r < forced[0].size(); ++r) {
+    EXPECT_EQ(automatic[0][r].id, forced[0][r].id);
+    EXPECT_EQ(automatic[0][r].score, forced[0][r].score);
+  }
+  // Remove half the duplicates (slots move) and search again.
+  for (uint64_t i = 1000; i < 1300; i += 2) ASSERT_TRUE(index.Remove(i));
+  ExpectPathsAgree(index, Flatten(qs), qs.size(), {1, 10, 100});
+}
+
+TEST_P(Bf16SearchTest, LargeAndTinyMagnitudes) {
+  const uint32_t dim = 40;
+  std::mt19937 rng(4);
+  std::normal_distribution<float> g;
+  for (float scale : {1e-30f, 1e-18f, 1e12f, 1e17f}) {
+    FlatDenseIndex index(dim, GetParam());
+    std::vector<std::vector<float>> qs;
+    for (uint64_t id = 0; id < 3000; ++id) {
+      std::vector<float> v(dim);
+      for (float& x : v) x = g(rng) * scale;
+      if (id % 10 == 0) v[0] = 0x1p-140f;  // a subnormal element
+      index.Add(id, v);
+    }
+    for (int i = 0; i < 8; ++i) {
+      std::vector<float> q(dim);
+      for (float& x : q) x = g(rng) * scale;
+      qs.push_back(q);
+    }
+    // At 1e17, |<q,x>| ~ 1e35 and the bound exceeds 2^100: the float32 pass answers.
+    ExpectPathsAgree(index, Flatten(qs), qs.size(), {1, 10, 100}, nullptr, nullptr, scale < 1e15f);
+  }
+}
+
+// Stored vectors the bound cannot cover (infinite elements): the bf16 path steps aside and the
+// float32 pass answers; after removing them the bf16 path is back.
+TEST_P(Bf16SearchTest, NonFiniteVectorsTurnTheBf16PathOff) {
+  const uint32_t dim = 8;
+  std::mt19937 rng(6);
+  std::normal_distribution<float> g;
+  FlatDenseIndex index(dim, GetParam());
+  std::vector<float> v(dim);
+  for (uint64_t id = 0; id < 500; ++id) {
+    for (float& x : v) x = g(rng);
+    index.Add(id, v);
+  }
+  v[3] = INFINITY;
+  index.Add(7, v);  // replaces a finite vector
+  for (float& x : v) x = g(rng);
+  index.set_small_batch_path(Path::kBf16);
+  index.Search(v, 1, 5);
+  EXPECT_EQ(FlatDenseIndex::last_rescored(), 0u);
+  ASSERT_TRUE(index.Remove(7));
+  index.Search(v, 1, 5);
+  EXPECT_GT(FlatDenseIndex::last_rescored(), 0u);
+  std::vector<float> finite(dim, 1.0f);
+  index.Add(8, finite);
+  finite[0] = INFINITY;
+  index.Add(8, finite);  // replace finite -> infinite
+  index.Search(v, 1, 5);
+  EXPECT_EQ(FlatDenseIndex::last_rescored(), 0u);
+  finite[0] = 1;
+  index.Add(8, finite);  // and back
+  index.Search(v, 1, 5);
+  EXPECT_GT(FlatDenseIndex::last_rescored(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Metrics, Bf16SearchTest, ::testing::Values(Metric::kInnerProduct, Metric::kL2),
+                         [](const auto& info) { return info.param == Metric::kL2 ? "l2" : "ip"; });
+
+}  // namespace
+}  // namespace m3vdb::index
