@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
               nprobes = "1,4,16,64", methods = "ivfpq,distill";
   size_t max_queries = 20000, num_queries = 10000, validation = 0;
   std::string init_cache, save_dir, device = "auto";
-  float tau = 0, tau_code = 0, lr_pq = 0, lr_ivf = 0;
+  float tau = 0, tau_code = 1, lr_pq = 0, lr_ivf = 0;
   int epochs = 4;
   uint64_t seed = 1234;
   app.add_option("--data", data)->capture_default_str();

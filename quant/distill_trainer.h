@@ -51,10 +51,11 @@ struct DistillOptions {
                                 // centroids by 1e-3 of their RMS (gradient-normalised SGD)
   float weight_decay = 0;
   float tau = 0;                // score temperature; 0 = auto: median over queries of (t_1 - t_10) / 3
-  float tau_code = 0;           // temperature of the soft code assignment; 0 = auto: the median over
-                                // 1,000 sampled documents x M subspaces of the gap between the nearest
-                                // and second-nearest codeword's squared distance (LibVQ's constant 1
-                                // suits its data's scale only; see distill_trainer.cc)
+  float tau_code = 1;           // temperature of the soft code assignment (LibVQ's constant); 0 = auto:
+                                // the median over 1,000 sampled documents x M subspaces of the gap
+                                // between the nearest and second-nearest codeword's squared distance.
+                                // Auto helped a short run (158 steps, M=28) on a validation split
+                                // but hurt full runs at M=16 (docs/benchmarks.md), so it is opt-in.
   uint64_t seed = 1234;
   DistillDevice device = DistillDevice::kAuto;  // used when DistillTrain is given no backend
   // Called after every step: (step, total steps, PQ loss, IVF loss).

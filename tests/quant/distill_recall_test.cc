@@ -106,6 +106,7 @@ TEST(DistillTemperatureTest, AutoCodeTemperatureFollowsTheDataScale) {
   DistillOptions opt;
   opt.epochs = 1;
   opt.max_queries = 64;
+  opt.tau_code = 0;  // auto
   auto a = DistillTrain(ds.docs.data(), ds.n, nullptr, 0, &small, opt);
   auto b = DistillTrain(docs10.data(), ds.n, nullptr, 0, &large, opt);
   ASSERT_TRUE(a.ok() && b.ok());
