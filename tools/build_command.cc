@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <unordered_map>
 
+#include "engine/detail/text_modes.h"
 #include "tools/build_marker.h"
 #include "tools/commands.h"
 #include "tools/config.h"
@@ -126,23 +127,16 @@ Status EmbedBatch(const Database& db, const CollectionSchema& schema, std::vecto
   std::vector<size_t> todo;
   std::vector<std::string> texts;
   for (size_t i = 0; i < docs->size(); ++i) {
-    const Document& d = (*docs)[i];
-    const bool lacks = d.dense.empty() || (schema.sparse && d.sparse.empty()) || (schema.colbert && d.colbert.empty());
-    if (lacks && !d.text.empty()) {
-      todo.push_back(i);
-      texts.push_back(d.text);
-    }
+    if (!engine::LacksModes(schema, (*docs)[i])) continue;
+    todo.push_back(i);
+    texts.push_back((*docs)[i].text);
   }
   if (todo.empty()) return Status::OK();
   const auto t = Clock::now();
   M3VDB_ASSIGN_OR_RETURN(std::vector<TextEmbedding> encoded, db.Embed(texts));
   for (size_t k = 0; k < todo.size(); ++k) {
-    Document& d = (*docs)[todo[k]];
-    TextEmbedding& e = encoded[k];
-    marker->tokens += e.tokens.size();
-    if (d.dense.empty()) d.dense = std::move(e.dense);
-    if (schema.sparse && d.sparse.empty()) d.sparse = std::move(e.sparse);
-    if (schema.colbert && d.colbert.empty()) d.colbert = std::move(e.colbert);
+    marker->tokens += encoded[k].tokens.size();
+    engine::FillMissingModes(schema, std::move(encoded[k]), &(*docs)[todo[k]]);
   }
   marker->seconds["embed"] += Since(t);
   return Status::OK();

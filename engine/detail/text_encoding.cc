@@ -5,6 +5,24 @@
 #include "engine/detail/validation.h"
 
 namespace m3vdb::engine {
+namespace {
+
+// Encodes the texts of in[todo] in one call; `out` becomes `in` with those items' missing
+// modes filled.
+template <class T>
+Status EncodeInto(const TextModel& model, const CollectionSchema& schema, std::span<const T> in,
+                  const std::vector<size_t>& todo, const std::string& what, std::vector<T>* out) {
+  std::vector<std::string> texts;
+  texts.reserve(todo.size());
+  for (size_t i : todo) texts.push_back(in[i].text);
+  Result<std::vector<TextEmbedding>> encoded = model.Encode(texts);
+  if (!encoded.ok()) return encoded.status().WithContext(what);
+  out->assign(in.begin(), in.end());
+  for (size_t k = 0; k < todo.size(); ++k) FillMissingModes(schema, std::move((*encoded)[k]), &(*out)[todo[k]]);
+  return Status::OK();
+}
+
+}  // namespace
 
 Status CollectionImpl::ModelMissing() const {
   return Status::FailedPrecondition("collection '" + name_ +
@@ -20,14 +38,7 @@ Result<bool> CollectionImpl::EncodeDocuments(std::span<const Document> in, std::
   if (todo.empty()) return false;
   M3VDB_RETURN_IF_ERROR(ValidateBatchTexts(limits_, in));
   if (!model_) return ModelMissing();
-  std::vector<std::string> texts;
-  texts.reserve(todo.size());
-  for (size_t i : todo) texts.push_back(in[i].text);
-  Result<std::vector<TextEmbedding>> encoded = model_->Encode(texts);
-  if (!encoded.ok()) return encoded.status().WithContext("encoding the texts of collection '" + name_ + "'");
-  std::vector<TextEmbedding>& embeddings = *encoded;
-  out->assign(in.begin(), in.end());
-  for (size_t k = 0; k < todo.size(); ++k) FillMissingModes(schema_, std::move(embeddings[k]), &(*out)[todo[k]]);
+  M3VDB_RETURN_IF_ERROR(EncodeInto(*model_, schema_, in, todo, "encoding the texts of collection '" + name_ + "'", out));
   return true;
 }
 
@@ -40,14 +51,8 @@ Result<bool> CollectionImpl::EncodeQueries(std::span<const Query> in, std::vecto
   }
   if (todo.empty()) return false;
   if (!model_) return ModelMissing();
-  std::vector<std::string> texts;
-  texts.reserve(todo.size());
-  for (size_t i : todo) texts.push_back(in[i].text);
-  Result<std::vector<TextEmbedding>> encoded = model_->Encode(texts);
-  if (!encoded.ok()) return encoded.status().WithContext("encoding the query text of collection '" + name_ + "'");
-  std::vector<TextEmbedding>& embeddings = *encoded;
-  out->assign(in.begin(), in.end());
-  for (size_t k = 0; k < todo.size(); ++k) FillMissingModes(schema_, std::move(embeddings[k]), &(*out)[todo[k]]);
+  M3VDB_RETURN_IF_ERROR(
+      EncodeInto(*model_, schema_, in, todo, "encoding the query text of collection '" + name_ + "'", out));
   return true;
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "embedder/embedder.h"
+#include "engine/detail/text_modes.h"
 #include "m3vdb/m3vdb.h"
 
 namespace m3vdb::engine {
@@ -42,25 +43,5 @@ class TextModel {
 embedder::Options ToEmbedderOptions(const EncoderOptions& options);
 
 Result<std::shared_ptr<TextModel>> AcquireTextModel(const std::string& model_dir, const EncoderOptions& options);
-
-}  // namespace m3vdb::engine
-
-namespace m3vdb::engine {
-
-// Whether `item` (a Document or a Query) carries text and lacks a mode `schema` stores
-// (dense always, sparse / ColBERT when the schema has them): then its text is encoded.
-template <class T>
-bool LacksModes(const CollectionSchema& schema, const T& item) {
-  if (item.text.empty()) return false;
-  return item.dense.empty() || (schema.sparse && item.sparse.empty()) || (schema.colbert && item.colbert.empty());
-}
-
-// Moves the parts of `e` that `item` lacks (and `schema` stores) into `item`; given parts stay.
-template <class T>
-void FillMissingModes(const CollectionSchema& schema, TextEmbedding&& e, T* item) {
-  if (item->dense.empty()) item->dense = std::move(e.dense);
-  if (schema.sparse && item->sparse.empty()) item->sparse = std::move(e.sparse);
-  if (schema.colbert && item->colbert.empty()) item->colbert = std::move(e.colbert);
-}
 
 }  // namespace m3vdb::engine
