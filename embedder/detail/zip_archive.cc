@@ -34,7 +34,7 @@ Result<std::map<std::string, ZipMember>> ReadZipDirectory(const uint8_t* data, s
   uint64_t dir_offset = Le(data + eocd + 16, 4);
   if (eocd >= 20 && Le(data + eocd - 20, 4) == kEocd64Locator) {
     uint64_t rec = Le(data + eocd - 20 + 8, 8);
-    if (rec + 56 > size || Le(data + rec, 4) != kEocd64) return bad("bad zip64 record");
+    if (rec > size || size - rec < 56 || Le(data + rec, 4) != kEocd64) return bad("bad zip64 record");
     count = Le(data + rec + 32, 8);
     dir_size = Le(data + rec + 40, 8);
     dir_offset = Le(data + rec + 48, 8);
@@ -44,13 +44,13 @@ Result<std::map<std::string, ZipMember>> ReadZipDirectory(const uint8_t* data, s
   std::map<std::string, ZipMember> members;
   size_t pos = dir_offset;
   for (uint64_t n = 0; n < count; ++n) {
-    if (pos + 46 > size || Le(data + pos, 4) != kCentral) return bad("bad central directory entry");
+    if (size - pos < 46 || Le(data + pos, 4) != kCentral) return bad("bad central directory entry");
     uint16_t method = static_cast<uint16_t>(Le(data + pos + 10, 2));
     uint64_t comp_size = Le(data + pos + 20, 4);
     uint64_t local = Le(data + pos + 42, 4);
     size_t name_len = Le(data + pos + 28, 2), extra_len = Le(data + pos + 30, 2);
     size_t comment_len = Le(data + pos + 32, 2);
-    if (pos + 46 + name_len + extra_len + comment_len > size) return bad("entry out of range");
+    if (size - pos - 46 < name_len + extra_len + comment_len) return bad("entry out of range");
     std::string name(reinterpret_cast<const char*>(data + pos + 46), name_len);
     // Zip64 extended information: present fields follow in a fixed order.
     const uint8_t* extra = data + pos + 46 + name_len;
@@ -71,7 +71,7 @@ Result<std::map<std::string, ZipMember>> ReadZipDirectory(const uint8_t* data, s
       }
       e += 4 + len;
     }
-    if (local + 30 > size || Le(data + local, 4) != kLocal) return bad("bad local header of " + name);
+    if (local > size || size - local < 30 || Le(data + local, 4) != kLocal) return bad("bad local header of " + name);
     size_t start = local + 30 + Le(data + local + 26, 2) + Le(data + local + 28, 2);
     if (start > size || comp_size > size - start) return bad("member " + name + " out of range");
     members[name] = ZipMember{data + start, static_cast<size_t>(comp_size), method};
