@@ -9,17 +9,9 @@
 #include "index/detail/pq_scan.h"
 
 namespace m3vdb::index {
-namespace {
-
-// Every list keeps this many spare bytes after its last code: the AVX2 kernel gathers 4 bytes
-// at a time and may read up to 3 bytes past the last code.
-constexpr size_t kCodePadding = 4;
-
-}  // namespace
 
 IvfPqIndex::IvfPqIndex(std::shared_ptr<const quant::Codebooks> books)
     : books_(std::move(books)), lists_(books_->params.nlist) {
-  for (auto& l : lists_) l.codes.assign(kCodePadding, 0);
   const auto& p = books_->params;
   if (p.metric != Metric::kL2) return;
   // U_l[j][k] = ||C_j[k]||^2 + 2 <c_l,j , C_j[k]>
@@ -46,9 +38,7 @@ void IvfPqIndex::Add(uint64_t id, uint32_t list, const uint8_t* code) {
   Remove(id);
   const size_t m = books_->params.m;
   List& l = lists_[list];
-  l.codes.resize(l.codes.size() - kCodePadding);
   l.codes.insert(l.codes.end(), code, code + m);
-  l.codes.resize(l.codes.size() + kCodePadding, 0);
   where_[id] = {list, static_cast<uint32_t>(l.ids.size())};
   l.ids.push_back(id);
 }
@@ -67,12 +57,9 @@ bool IvfPqIndex::Remove(uint64_t id) {
     where_[l.ids[pos]] = {list, pos};
   }
   l.ids.pop_back();
-  l.codes.resize(last * m + kCodePadding);
-  std::fill(l.codes.end() - kCodePadding, l.codes.end(), 0);
+  l.codes.resize(last * m);
   return true;
 }
-
-const char* IvfPqIndex::KernelName() { return detail::HaveAvx2() ? "avx2" : "scalar"; }
 
 std::vector<std::vector<ScoredId>> IvfPqIndex::Search(std::span<const float> queries, size_t nq, size_t k,
                                                       size_t nprobe) const {

@@ -4,7 +4,7 @@
 //   ip:  <q', c_l> + sum_j T_j[code_j],            T_j[k] = <q'_j, C_j[k]>
 //   l2:  -||q' - c_l||^2 + sum_j U_lj[code_j],      U_lj[k] = 2<q'_j, C_j[k]> - (||C_j[k]||^2 + 2<c_lj, C_j[k]>)
 // (the bracket is precomputed per list). Scores are approximate: callers rerank with exact
-// vectors. The code scan has an AVX2 kernel chosen at run time, and a portable one.
+// vectors. The code scan is index/detail/pq_scan (eight codes side by side, no gathers).
 //
 // Thread safety: const methods may run concurrently; Add/Remove need exclusive access. The
 // codebooks are shared and immutable, so a new generation is built on the side and swapped.
@@ -38,9 +38,6 @@ class IvfPqIndex {
   // Approximate top-k for each of num_queries queries (size num_queries*dim), best first.
   std::vector<std::vector<ScoredId>> Search(std::span<const float> queries, size_t num_queries, size_t k,
                                             size_t nprobe) const;
-
-  // Name of the scan kernel in use ("avx2" or "scalar").
-  static const char* KernelName();
 
  private:
   struct List {

@@ -1,5 +1,8 @@
-// PQ code scan kernels: score[i] = base + sum_j lut[j * 256 + codes[i * m + j]] for n codes.
-// `ScanCodes` dispatches at run time to AVX2 when the CPU has it (no -march flags needed).
+// PQ code scan kernel: out[i] = base + sum_j lut[j * 256 + codes[i * m + j]] for n codes of m
+// bytes each. Portable C++: eight codes are scored side by side, so eight independent chains of
+// table loads keep the load ports busy. AVX2/AVX-512 gathers were measured slower on this
+// project's machines (bench/pq_scan_bench: 4-6x slower than this on AMD EPYC), so there is no
+// SIMD variant to dispatch to.
 #pragma once
 
 #include <cstddef>
@@ -7,9 +10,6 @@
 
 namespace m3vdb::index::detail {
 
-void ScanCodesScalar(const uint8_t* codes, size_t n, size_t m, const float* lut, float base, float* out);
-void ScanCodesAvx2(const uint8_t* codes, size_t n, size_t m, const float* lut, float base, float* out);
 void ScanCodes(const uint8_t* codes, size_t n, size_t m, const float* lut, float base, float* out);
-bool HaveAvx2();
 
 }  // namespace m3vdb::index::detail
