@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -49,6 +50,9 @@ class FlatDenseIndex {
 
   // Exact score of `query` (size dim) against the stored vector of `id`; false when absent.
   bool Score(std::span<const float> query, uint64_t id, float* score) const;
+  // The same for many ids at once (the rerank of a query's candidates): out[i] is the score of
+  // ids[i], or empty when absent. The query's norm is computed once.
+  void Score(std::span<const float> query, std::span<const uint64_t> ids, std::optional<float>* out) const;
 
   // Top-k for each of `num_queries` queries (`queries` is size num_queries*dim), best first.
   std::vector<std::vector<ScoredId>> Search(std::span<const float> queries, size_t num_queries,

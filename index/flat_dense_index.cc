@@ -173,6 +173,20 @@ bool FlatDenseIndex::Score(std::span<const float> query, uint64_t id, float* sco
   return true;
 }
 
+void FlatDenseIndex::Score(std::span<const float> query, std::span<const uint64_t> ids,
+                           std::optional<float>* out) const {
+  const float qn = metric_ == Metric::kL2 ? SquaredNorm(query.data(), dim_) : 0.0f;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = slot_of_.find(ids[i]);
+    if (it == slot_of_.end()) {
+      out[i].reset();
+      continue;
+    }
+    const float ip = cblas_sdot(static_cast<int>(dim_), query.data(), 1, data_.data() + size_t{it->second} * dim_, 1);
+    out[i] = metric_ == Metric::kInnerProduct ? ip : L2Score(ip, norms_[it->second], qn);
+  }
+}
+
 // Pushes one block of scores (`ips` holds <q, d> for queries [0, nq) x docs [d0, d0+nd), row
 // q at ips + q*nd) into the selectors.
 void FlatDenseIndex::PushBlock(const float* ips, size_t nq, size_t d0, size_t nd, const float* query_norms,

@@ -69,44 +69,52 @@ std::vector<std::vector<ScoredId>> IvfPqIndex::Search(std::span<const float> que
   std::vector<std::vector<ScoredId>> out(nq);
   if (nq == 0 || k == 0 || where_.empty()) return out;
 
-  std::vector<float> qr(nq * d), coarse(nq * L), qlut(M * K), lut(M * K), scores;
-  books_->Rotate(queries.data(), nq, qr.data());
-  books_->CoarseScores(qr.data(), nq, coarse.data());
+  // Queries go in blocks: the tables <q_j, C_j[k]> of a block come from one GEMM per
+  // sub-quantizer (M tiny GEMVs per query cost more in OpenBLAS's thread hand-offs than in
+  // arithmetic), and a block's tables stay small (kBlock x M x K floats).
+  constexpr size_t kBlock = 16;
+  std::vector<float> qr(kBlock * d), coarse(kBlock * L), qlut(kBlock * M * K), lut(M * K), scores;
   std::vector<uint32_t> probe(L);
-  for (size_t qi = 0; qi < nq; ++qi) {
-    const float* q = qr.data() + qi * d;
-    const float qn = p.metric == Metric::kL2 ? cblas_sdot(static_cast<int>(d), q, 1, q, 1) : 0.0f;
-    // <q_j, C_j[k]> for every sub-quantizer: one small GEMV each.
+  for (size_t b0 = 0; b0 < nq; b0 += kBlock) {
+    const size_t nb = std::min(kBlock, nq - b0);
+    books_->Rotate(queries.data() + b0 * d, nb, qr.data());
+    books_->CoarseScores(qr.data(), nb, coarse.data());
     for (size_t j = 0; j < M; ++j)
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(K), static_cast<int>(ds), 1.0f,
-                  books_->pq.data() + j * K * ds, static_cast<int>(ds), q + j * ds, 1, 0.0f, qlut.data() + j * K, 1);
-    const float* cs = coarse.data() + qi * L;
-    std::iota(probe.begin(), probe.end(), 0u);
-    std::partial_sort(probe.begin(), probe.begin() + static_cast<std::ptrdiff_t>(nprobe), probe.end(),
-                      [cs](uint32_t a, uint32_t b) { return cs[a] > cs[b] || (cs[a] == cs[b] && a < b); });
-    TopK top(k);
-    for (size_t pi = 0; pi < nprobe; ++pi) {
-      const uint32_t l = probe[pi];
-      const List& list = lists_[l];
-      if (list.ids.empty()) continue;
-      float base;
-      const float* table;
-      if (p.metric == Metric::kL2) {
-        // CoarseScores gave 2<q,c> - ||c||^2, so -||q - c||^2 = that - ||q||^2.
-        base = cs[l] - qn;
-        const float* terms = list_terms_.data() + size_t{l} * M * K;
-        for (size_t i = 0; i < M * K; ++i) lut[i] = 2 * qlut[i] - terms[i];
-        table = lut.data();
-      } else {
-        base = cs[l];
-        table = qlut.data();
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nb), static_cast<int>(K),
+                  static_cast<int>(ds), 1.0f, qr.data() + j * ds, static_cast<int>(d), books_->pq.data() + j * K * ds,
+                  static_cast<int>(ds), 0.0f, qlut.data() + j * K, static_cast<int>(M * K));
+    for (size_t qi = 0; qi < nb; ++qi) {
+      const float* q = qr.data() + qi * d;
+      const float* qtab = qlut.data() + qi * M * K;
+      const float qn = p.metric == Metric::kL2 ? cblas_sdot(static_cast<int>(d), q, 1, q, 1) : 0.0f;
+      const float* cs = coarse.data() + qi * L;
+      std::iota(probe.begin(), probe.end(), 0u);
+      std::partial_sort(probe.begin(), probe.begin() + static_cast<std::ptrdiff_t>(nprobe), probe.end(),
+                        [cs](uint32_t a, uint32_t b) { return cs[a] > cs[b] || (cs[a] == cs[b] && a < b); });
+      TopK top(k);
+      for (size_t pi = 0; pi < nprobe; ++pi) {
+        const uint32_t l = probe[pi];
+        const List& list = lists_[l];
+        if (list.ids.empty()) continue;
+        float base;
+        const float* table;
+        if (p.metric == Metric::kL2) {
+          // CoarseScores gave 2<q,c> - ||c||^2, so -||q - c||^2 = that - ||q||^2.
+          base = cs[l] - qn;
+          const float* terms = list_terms_.data() + size_t{l} * M * K;
+          for (size_t i = 0; i < M * K; ++i) lut[i] = 2 * qtab[i] - terms[i];
+          table = lut.data();
+        } else {
+          base = cs[l];
+          table = qtab;
+        }
+        scores.resize(list.ids.size());
+        detail::ScanCodes(list.codes.data(), list.ids.size(), M, table, base, scores.data());
+        for (size_t i = 0; i < list.ids.size(); ++i)
+          if (scores[i] >= top.threshold()) top.Push(list.ids[i], scores[i]);
       }
-      scores.resize(list.ids.size());
-      detail::ScanCodes(list.codes.data(), list.ids.size(), M, table, base, scores.data());
-      for (size_t i = 0; i < list.ids.size(); ++i)
-        if (scores[i] >= top.threshold()) top.Push(list.ids[i], scores[i]);
+      out[b0 + qi] = top.Take();
     }
-    out[qi] = top.Take();
   }
   return out;
 }

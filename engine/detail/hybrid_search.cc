@@ -1,7 +1,9 @@
 // Hybrid search of a collection (DESIGN.md "Query"): candidates from dense top-R and sparse
 // top-R, every candidate rescored exactly in each mode of the query, then fused.
 #include <algorithm>
+#include <atomic>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "engine/detail/collection_impl.h"
@@ -43,12 +45,26 @@ Result<std::vector<std::vector<SearchHit>>> CollectionImpl::SearchBatch(std::spa
                               .WithContext(queries.size() > 1 ? "query " + std::to_string(i) : "search"));
   M3VDB_RETURN_IF_ERROR(CheckNotDropped());
   std::vector<std::vector<SearchHit>> out(queries.size());
-  for (size_t begin = 0; begin < queries.size(); begin += kQueryGroup) {
-    const size_t n = std::min(kQueryGroup, queries.size() - begin);
-    std::vector<std::vector<SearchHit>> group;
-    M3VDB_RETURN_IF_ERROR(SearchGroup(queries.subspan(begin, n), options, &group));
-    std::move(group.begin(), group.end(), out.begin() + static_cast<std::ptrdiff_t>(begin));
-  }
+  // Groups are independent: a large batch spreads them over the machine's cores (each group
+  // takes its own consistent view); the first error in group order is returned.
+  const size_t groups = (queries.size() + kQueryGroup - 1) / kQueryGroup;
+  std::vector<Status> status(groups);
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t g; (g = next++) < groups;) {
+      const size_t begin = g * kQueryGroup, n = std::min(kQueryGroup, queries.size() - begin);
+      std::vector<std::vector<SearchHit>> group;
+      status[g] = SearchGroup(queries.subspan(begin, n), options, &group);
+      if (!status[g].ok()) return;
+      std::move(group.begin(), group.end(), out.begin() + static_cast<std::ptrdiff_t>(begin));
+    }
+  };
+  const size_t workers = std::min<size_t>(groups, std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> helpers;
+  for (size_t w = 1; w < workers; ++w) helpers.emplace_back(work);
+  work();
+  for (auto& t : helpers) t.join();
+  for (const Status& s : status) M3VDB_RETURN_IF_ERROR(s);
   return out;
 }
 
@@ -108,13 +124,21 @@ Status CollectionImpl::SearchGroup(std::span<const Query> queries, const SearchO
       for (uint64_t iid : has_colbert_) candidate(iid);
     }
     // Exact rescoring of every candidate in every mode the query has.
-    for (Candidate& c : cands) {
-      if (HasDense(q) && !c.dense) {
-        float s;
-        if (dense_.Score(q.dense, c.internal_id, &s)) c.dense = s;
-      }
-      if (HasSparse(q) && !c.sparse) c.sparse = sparse_.Score(q.sparse.indices, q.sparse.values, c.internal_id);
+    if (HasDense(q)) {
+      std::vector<uint64_t> ids;
+      std::vector<size_t> which;
+      for (size_t i = 0; i < cands.size(); ++i)
+        if (!cands[i].dense) {
+          ids.push_back(cands[i].internal_id);
+          which.push_back(i);
+        }
+      std::vector<std::optional<float>> exact(ids.size());
+      dense_.Score(q.dense, ids, exact.data());
+      for (size_t i = 0; i < ids.size(); ++i) cands[which[i]].dense = exact[i];
     }
+    if (HasSparse(q))
+      for (Candidate& c : cands)
+        if (!c.sparse) c.sparse = sparse_.Score(q.sparse.indices, q.sparse.values, c.internal_id);
     if (HasColbert(q)) M3VDB_RETURN_IF_ERROR(ScoreColbert(q, snap, &cands));
     FuseAndRank(options.fusion, options.weights, top_k, &cands);
     M3VDB_RETURN_IF_ERROR(FillHits(cands, options, snap, &(*out)[qi]));

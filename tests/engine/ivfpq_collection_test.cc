@@ -150,6 +150,35 @@ TEST_P(IvfPqCollectionTest, TrainReopenRetrainDelete) {
   for (const auto& h : *hits) EXPECT_NE(h.id, top);
 }
 
+// A batch of several query groups is spread over threads; every query's answer must equal
+// the one it gets alone, before (exact index) and after training (IVF-PQ), in input order.
+TEST_P(IvfPqCollectionTest, LargeBatchEqualsSingleSearches) {
+  test::TempDir dir;
+  auto db = Database::Open(Options{}, dir.path().string());
+  ASSERT_TRUE(db.ok());
+  auto coll = (*db)->CreateCollection("c", Schema(GetParam()));
+  ASSERT_TRUE(coll.ok());
+  ASSERT_TRUE((*coll)->Upsert(MakeDocs(0, 1500, 7)).ok());
+  auto probes = MakeDocs(0, 333, 9);  // three groups of 128 and a partial one
+  for (int trained = 0; trained < 2; ++trained) {
+    if (trained) ASSERT_TRUE((*coll)->Train(TrainOptions{}).ok());
+    const auto batch = SearchAll(**coll, probes, 20);
+    ASSERT_EQ(batch.size(), probes.size());
+    for (size_t i = 0; i < probes.size(); i += 7) {
+      SearchOptions o;
+      o.top_k = 10;
+      o.rerank_k = 20;
+      auto one = (*coll)->Search(Query{probes[i].dense, {}, {}, {}}, o);
+      ASSERT_TRUE(one.ok());
+      ASSERT_EQ(one->size(), batch[i].size()) << "query " << i;
+      for (size_t j = 0; j < one->size(); ++j) {
+        EXPECT_EQ((*one)[j].id, batch[i][j].id) << "query " << i << " rank " << j << " trained " << trained;
+        EXPECT_FLOAT_EQ((*one)[j].score, batch[i][j].score);
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Metrics, IvfPqCollectionTest, ::testing::Values(Metric::kInnerProduct, Metric::kL2));
 
 TEST(IvfPqCollectionErrorsTest, BadSettingsAndTooFewDocuments) {
