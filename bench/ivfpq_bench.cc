@@ -260,9 +260,9 @@ int main(int argc, char** argv) {
           train_s += Since(t);
           std::fprintf(stderr,
                        "distill m=%u nlist=%u (%s): %zu steps, PQ loss %.4f -> %.4f, IVF loss %.4f -> %.4f, tau %.4g, "
-                       "tau_code %.4g, %.1fs\n",
+                       "tau_code %.4g, lr_pq %.4g, lr_ivf %.4g, %.1fs\n",
                        m, nlist, rep->backend, rep->steps, rep->first_loss_pq, rep->last_loss_pq, rep->first_loss_ivf,
-                       rep->last_loss_ivf, rep->tau, rep->tau_code, rep->seconds);
+                       rep->last_loss_ivf, rep->tau, rep->tau_code, rep->lr_pq, rep->lr_ivf, rep->seconds);
         }
         if (!save_dir.empty())
           WriteFile(save_dir + "/" + method + "-" + metric_name + "-m" + std::to_string(m) + "-l" +
