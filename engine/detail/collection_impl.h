@@ -101,6 +101,8 @@ class CollectionImpl final : public Collection {
   Status ScoreColbert(const Query& query, const storage::Snapshot* snap, std::vector<Candidate>* cands) const;
   Status FillHits(const std::vector<Candidate>& cands, const SearchOptions& options,
                   const storage::Snapshot* snap, std::vector<SearchHit>* hits) const;
+  // The live documents' internal ids, ascending (state_mu_ held by the caller).
+  std::vector<uint64_t> SortedInternalIds() const;
 
   const std::shared_ptr<storage::Store> store_;
   const Limits limits_;

@@ -2,6 +2,7 @@
 // initialisation, Distill-VQ, then an atomic swap of codes + codebooks (storage and memory).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <shared_mutex>
@@ -23,6 +24,14 @@ double Since(std::chrono::steady_clock::time_point t) {
 }
 
 }  // namespace
+
+std::vector<uint64_t> CollectionImpl::SortedInternalIds() const {
+  std::vector<uint64_t> iids;
+  iids.reserve(user_ids_.size());
+  for (const auto& entry : user_ids_) iids.push_back(entry.first);
+  std::sort(iids.begin(), iids.end());
+  return iids;
+}
 
 Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
   M3VDB_RETURN_IF_ERROR(CheckNotDropped());
@@ -46,11 +55,14 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
   uint64_t generation = 1;
   {
     std::shared_lock lock(state_mu_);
-    vectors.resize(dense_.size() * d);
-    size_t i = 0;
-    for (const auto& [iid, user] : user_ids_) {
-      auto v = dense_.Vector(iid);
-      std::copy(v.begin(), v.end(), vectors.begin() + i++ * d);
+    // In internal-id order, not the hash map's: the map's order depends on its history, so a
+    // database reopened (or a build resumed) would otherwise train on a permuted input and,
+    // k-means being order-sensitive, learn different codebooks from the same documents.
+    const std::vector<uint64_t> iids = SortedInternalIds();
+    vectors.resize(iids.size() * d);
+    for (size_t i = 0; i < iids.size(); ++i) {
+      auto v = dense_.Vector(iids[i]);
+      std::copy(v.begin(), v.end(), vectors.begin() + i * d);
     }
     if (ivfpq_) generation = ivfpq_->codebooks().generation + 1;
   }
@@ -110,12 +122,10 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
   storage::WriteBatch batch;
   {
     std::shared_lock lock(state_mu_);  // writers are held off by write_mu_; this orders us with readers
-    std::vector<uint64_t> iids;
+    const std::vector<uint64_t> iids = SortedInternalIds();  // list order = id order, as after a reopen
     std::vector<float> x;
-    iids.reserve(user_ids_.size());
-    x.reserve(user_ids_.size() * d);
-    for (const auto& [iid, user] : user_ids_) {
-      iids.push_back(iid);
+    x.reserve(iids.size() * d);
+    for (uint64_t iid : iids) {
       auto v = dense_.Vector(iid);
       x.insert(x.end(), v.begin(), v.end());
     }

@@ -179,6 +179,55 @@ TEST_P(IvfPqCollectionTest, LargeBatchEqualsSingleSearches) {
   }
 }
 
+// Training depends only on the documents, not on the history of the in-memory maps: the same
+// documents trained right after ingest (with deletes and re-upserts shuffling the hash maps)
+// and trained after a reopen give the same codes, so codes-only searches agree exactly.
+TEST_P(IvfPqCollectionTest, TrainingAfterReopenLearnsTheSameIndex) {
+  auto docs = MakeDocs(0, 1500, 7);
+  auto again = MakeDocs(0, 1500, 7);
+  auto probes = MakeDocs(0, 60, 8);
+  auto ingest = [&](Collection& c) {
+    ASSERT_TRUE(c.Upsert(docs).ok());
+    std::vector<std::string> gone;
+    for (size_t i = 0; i < docs.size(); i += 5) gone.push_back(docs[i].id);
+    ASSERT_TRUE(c.Delete(gone).ok());
+    std::vector<Document> back;
+    for (size_t i = 0; i < docs.size(); i += 10) back.push_back(again[i]);
+    ASSERT_TRUE(c.Upsert(back).ok());
+  };
+  test::TempDir a_dir, b_dir;
+  std::vector<std::vector<SearchHit>> a_hits, b_hits;
+  {
+    auto db = Database::Open(Options{}, a_dir.path().string());
+    ASSERT_TRUE(db.ok());
+    auto coll = (*db)->CreateCollection("c", Schema(GetParam()));
+    ASSERT_TRUE(coll.ok());
+    ingest(**coll);
+    ASSERT_TRUE((*coll)->Train(TrainOptions{}).ok());
+    a_hits = SearchAll(**coll, probes, 10);
+  }
+  {
+    auto db = Database::Open(Options{}, b_dir.path().string());
+    ASSERT_TRUE(db.ok());
+    auto coll = (*db)->CreateCollection("c", Schema(GetParam()));
+    ASSERT_TRUE(coll.ok());
+    ingest(**coll);
+  }
+  {
+    auto db = Database::Open(Options{}, b_dir.path().string());
+    ASSERT_TRUE(db.ok());
+    auto coll = (*db)->GetCollection("c");
+    ASSERT_TRUE(coll.ok());
+    ASSERT_TRUE((*coll)->Train(TrainOptions{}).ok());
+    b_hits = SearchAll(**coll, probes, 10);
+  }
+  ASSERT_EQ(a_hits.size(), b_hits.size());
+  for (size_t q = 0; q < a_hits.size(); ++q) {
+    ASSERT_EQ(a_hits[q].size(), b_hits[q].size()) << "query " << q;
+    for (size_t j = 0; j < a_hits[q].size(); ++j) EXPECT_EQ(a_hits[q][j].id, b_hits[q][j].id) << "query " << q;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Metrics, IvfPqCollectionTest, ::testing::Values(Metric::kInnerProduct, Metric::kL2));
 
 TEST(IvfPqCollectionErrorsTest, BadSettingsAndTooFewDocuments) {
