@@ -40,6 +40,8 @@ class FlatDenseIndex {
   size_t size() const { return ids_.size(); }
   size_t memory_bytes() const;
 
+  // Room for `n` vectors in all, so that loading n vectors does not reallocate as it goes.
+  void Reserve(size_t n);
   // Adds `vector` (size dim) under `id`, replacing any vector already stored for it.
   void Add(uint64_t id, std::span<const float> vector);
   // Removes `id`; false when absent. O(dim): the last vector moves into the hole.

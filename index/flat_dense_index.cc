@@ -108,6 +108,16 @@ void FlatDenseIndex::SetBf16(size_t slot) {
   unbounded_ -= was_unbounded;
 }
 
+void FlatDenseIndex::Reserve(size_t n) {
+  ids_.reserve(n);
+  norms_.reserve(n);
+  data_.reserve(n * dim_);
+  bf16_.reserve(n * padded_dim_);
+  err_term_.reserve(n);
+  norm_term_.reserve(n);
+  slot_of_.reserve(n);
+}
+
 void FlatDenseIndex::Add(uint64_t id, std::span<const float> vector) {
   auto it = slot_of_.find(id);
   size_t slot;

@@ -52,6 +52,7 @@ Status CollectionImpl::Load() {
     return Status::OK();
   }));
 
+  dense_.Reserve(user_ids_.size());
   std::vector<float> dense;
   std::vector<int32_t> indices;
   std::vector<float> values;

@@ -146,6 +146,36 @@ TEST(FlatDenseIndexEdgeTest, EmptyAndSmall) {
   EXPECT_TRUE(index.Vector(12).empty());
   float s;
   EXPECT_FALSE(index.Score(q, 12, &s));
+  // The many-id rescoring: present ids scored as one at a time, absent ones empty.
+  std::vector<uint64_t> ids = {11, 12, 10};
+  std::vector<std::optional<float>> many(ids.size());
+  index.Score(q, ids, many.data());
+  ASSERT_TRUE(many[0] && many[2]);
+  EXPECT_EQ(*many[0], 2.0f);
+  EXPECT_FALSE(many[1]);
+  EXPECT_EQ(*many[2], 1.0f);
+  // Reserving room later keeps what is stored.
+  index.Reserve(1000);
+  EXPECT_EQ(index.size(), 2u);
+  EXPECT_EQ(index.Vector(11)[0], 2.0f);
+  EXPECT_EQ(index.Search(q, 1, 5)[0].size(), 2u);
+}
+
+// L2 rescoring of many ids equals the one-id Score (the query norm is computed once for all).
+TEST(FlatDenseIndexEdgeTest, ScoreManyEqualsScoreL2) {
+  FlatDenseIndex index(3, Metric::kL2);
+  index.Reserve(4);
+  for (uint64_t i = 0; i < 4; ++i) index.Add(i, std::vector<float>{float(i), 1.0f - float(i), 0.5f});
+  std::vector<float> q = {0.3f, -2.0f, 1.0f};
+  std::vector<uint64_t> ids = {3, 0, 2, 1};
+  std::vector<std::optional<float>> many(ids.size());
+  index.Score(q, ids, many.data());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    float one;
+    ASSERT_TRUE(index.Score(q, ids[i], &one));
+    ASSERT_TRUE(many[i]);
+    EXPECT_EQ(*many[i], one) << ids[i];
+  }
 }
 
 }  // namespace
