@@ -230,9 +230,15 @@ Status TrainIndex(const BuildFlags& f, Collection& coll, BuildMarker* marker) {
       }
       if (!train) train = std::make_unique<Progress>("train", 1000, "permille");
       char note[64];
-      std::snprintf(note, sizeof note, "%s loss %.4f", std::string(phase).c_str(), loss);
+      if (phase == "kmeans") {
+        std::snprintf(note, sizeof note, "k-means");
+      } else {
+        std::snprintf(note, sizeof note, "%s loss %.4f", std::string(phase).c_str(), loss);
+      }
       train->SetNote(note);
-      const double overall = phase == "kmeans" ? 0.1 * fraction : 0.1 + 0.9 * fraction;
+      // k-means is the first tenth of training when Distill-VQ follows, all of it otherwise.
+      const double kmeans_share = coll.schema().index.distill && coll.schema().index.epochs > 0 ? 0.1 : 1.0;
+      const double overall = phase == "kmeans" ? kmeans_share * fraction : kmeans_share + (1 - kmeans_share) * fraction;
       const uint64_t target = static_cast<uint64_t>(1000 * overall);
       if (target > done) train->Advance(target - done), done = target;
     };

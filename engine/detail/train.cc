@@ -86,6 +86,7 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
   auto t = std::chrono::steady_clock::now();
   M3VDB_ASSIGN_OR_RETURN(quant::Codebooks books, quant::TrainKMeans(vectors.data(), n, params));
   report.kmeans_seconds = Since(t);
+  if (options.progress) options.progress("kmeans", 1.0, 0.0);
   // Stopped by the engine (database closing, collection dropped) or cancelled by the caller.
   auto stopped = [&] { return stop_.load() || (options.cancel && options.cancel->load()); };
   const auto stopped_error = [&] { return Status::Unavailable("training of '" + name_ + "' was stopped"); };
