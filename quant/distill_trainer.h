@@ -46,7 +46,9 @@ struct DistillOptions {
   size_t teacher_top_k = 100;
   size_t candidates_per_query = 100;  // of each query's teacher top-K put in the batch (top-1 always)
   size_t max_queries = 20000;   // training queries (sampled when more are available)
-  float lr_pq = 0;              // AdamW learning rate of the PQ codebooks; 0 = auto: 0.05 x RMS of the codebooks
+  float lr_pq = 0;              // AdamW learning rate of the PQ codebooks; 0 = auto: 0.015 x RMS of the
+                                // codebooks (chosen on a validation split: 0.05 drifted below k-means
+                                // over 4 epochs, 0.005 and 0.015 beat it; docs/benchmarks.md)
   float lr_ivf = 0;             // SGD learning rate of the centroids; 0 = auto: each step moves the
                                 // centroids by 1e-3 of their RMS (gradient-normalised SGD)
   float weight_decay = 0;
