@@ -171,16 +171,10 @@ std::span<const float> FlatDenseIndex::Vector(uint64_t id) const {
 }
 
 bool FlatDenseIndex::Score(std::span<const float> query, uint64_t id, float* score) const {
-  auto it = slot_of_.find(id);
-  if (it == slot_of_.end()) return false;
-  const float* d = data_.data() + size_t{it->second} * dim_;
-  const float ip = cblas_sdot(static_cast<int>(dim_), query.data(), 1, d, 1);
-  if (metric_ == Metric::kInnerProduct) {
-    *score = ip;
-  } else {
-    *score = L2Score(ip, norms_[it->second], SquaredNorm(query.data(), dim_));
-  }
-  return true;
+  std::optional<float> s;
+  Score(query, std::span<const uint64_t>(&id, 1), &s);
+  if (s) *score = *s;
+  return s.has_value();
 }
 
 void FlatDenseIndex::Score(std::span<const float> query, std::span<const uint64_t> ids,

@@ -14,6 +14,7 @@ IvfPqIndex::IvfPqIndex(std::shared_ptr<const quant::Codebooks> books)
     : books_(std::move(books)), lists_(books_->params.nlist) {
   const auto& p = books_->params;
   if (p.metric != Metric::kL2) return;
+  centroid_norms_ = books_->CentroidNorms();
   // U_l[j][k] = ||C_j[k]||^2 + 2 <c_l,j , C_j[k]>
   const size_t M = p.m, K = p.ksub(), ds = p.dsub(), d = p.dim;
   list_terms_.resize(size_t{p.nlist} * M * K);
@@ -29,7 +30,7 @@ IvfPqIndex::IvfPqIndex(std::shared_ptr<const quant::Codebooks> books)
 }
 
 size_t IvfPqIndex::memory_bytes() const {
-  size_t bytes = list_terms_.capacity() * sizeof(float) + where_.size() * 32;
+  size_t bytes = (list_terms_.capacity() + centroid_norms_.capacity()) * sizeof(float) + where_.size() * 32;
   for (const auto& l : lists_) bytes += l.ids.capacity() * 8 + l.codes.capacity();
   return bytes;
 }
@@ -78,7 +79,7 @@ std::vector<std::vector<ScoredId>> IvfPqIndex::Search(std::span<const float> que
   for (size_t b0 = 0; b0 < nq; b0 += kBlock) {
     const size_t nb = std::min(kBlock, nq - b0);
     books_->Rotate(queries.data() + b0 * d, nb, qr.data());
-    books_->CoarseScores(qr.data(), nb, coarse.data());
+    books_->CoarseScores(qr.data(), nb, coarse.data(), centroid_norms_.empty() ? nullptr : centroid_norms_.data());
     for (size_t j = 0; j < M; ++j)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nb), static_cast<int>(K),
                   static_cast<int>(ds), 1.0f, qr.data() + j * ds, static_cast<int>(d), books_->pq.data() + j * K * ds,

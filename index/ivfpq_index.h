@@ -47,6 +47,7 @@ class IvfPqIndex {
   std::shared_ptr<const quant::Codebooks> books_;
   std::vector<List> lists_;
   std::vector<float> list_terms_;  // l2: nlist x m x ksub precomputed ||C||^2 + 2<c_l, C>
+  std::vector<float> centroid_norms_;  // l2: ||c_l||^2, so a search need not recompute them
   std::unordered_map<uint64_t, std::pair<uint32_t, uint32_t>> where_;  // id -> (list, position)
 };
 

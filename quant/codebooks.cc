@@ -48,15 +48,21 @@ void Codebooks::Rotate(const float* x, size_t n, float* out) const {
               1.0f, x, static_cast<int>(d), rotation.data(), static_cast<int>(d), 0.0f, out, static_cast<int>(d));
 }
 
-void Codebooks::CoarseScores(const float* xr, size_t n, float* out) const {
+std::vector<float> Codebooks::CentroidNorms() const {
+  std::vector<float> cn(params.nlist);
+  RowNorms(centroids.data(), params.nlist, params.dim, cn.data());
+  return cn;
+}
+
+void Codebooks::CoarseScores(const float* xr, size_t n, float* out, const float* centroid_norms) const {
   const size_t d = params.dim, L = params.nlist;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(L), static_cast<int>(d),
               1.0f, xr, static_cast<int>(d), centroids.data(), static_cast<int>(d), 0.0f, out, static_cast<int>(L));
   if (params.metric == Metric::kL2) {  // -||x - c||^2 up to the constant ||x||^2
-    std::vector<float> cn(L);
-    RowNorms(centroids.data(), L, d, cn.data());
+    std::vector<float> computed;
+    if (!centroid_norms) centroid_norms = (computed = CentroidNorms()).data();
     for (size_t i = 0; i < n; ++i)
-      for (size_t l = 0; l < L; ++l) out[i * L + l] = 2 * out[i * L + l] - cn[l];
+      for (size_t l = 0; l < L; ++l) out[i * L + l] = 2 * out[i * L + l] - centroid_norms[l];
   }
 }
 

@@ -47,7 +47,11 @@ struct Codebooks {
   // Rotates n vectors (size n*dim) into `out` (size n*dim); a copy without rotation.
   void Rotate(const float* x, size_t n, float* out) const;
   // Coarse scores of n rotated vectors against every centroid (out: n x nlist), larger is better.
-  void CoarseScores(const float* xr, size_t n, float* out) const;
+  // L2 needs the centroids' squared norms: pass them (CentroidNorms()) when calling often, or
+  // leave `centroid_norms` null to have them computed for this call.
+  void CoarseScores(const float* xr, size_t n, float* out, const float* centroid_norms = nullptr) const;
+  // Squared norm of every centroid (size nlist).
+  std::vector<float> CentroidNorms() const;
   // Encodes n vectors: lists (size n) and codes (size n*code_size).
   void Encode(const float* x, size_t n, uint32_t* lists, uint8_t* codes) const;
   // Encodes n rotated vectors whose lists are given.

@@ -162,10 +162,17 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
   // Fixed IVF assignment and the teacher's ranking.
   std::vector<uint32_t> lists(n);
   {
-    std::vector<float> coarse(books->params.nlist);
-    for (size_t i = 0; i < n; ++i) {
-      books->CoarseScores(xr.data() + i * d, 1, coarse.data());
-      lists[i] = static_cast<uint32_t>(std::max_element(coarse.begin(), coarse.end()) - coarse.begin());
+    // In blocks: one GEMM per 1,024 documents, the centroid norms once.
+    const size_t L = books->params.nlist, block = 1024;
+    const std::vector<float> norms = books->CentroidNorms();
+    std::vector<float> coarse(std::min(n, block) * L);
+    for (size_t b = 0; b < n; b += block) {
+      const size_t nb = std::min(block, n - b);
+      books->CoarseScores(xr.data() + b * d, nb, coarse.data(), norms.data());
+      for (size_t i = 0; i < nb; ++i) {
+        const float* row = coarse.data() + i * L;
+        lists[b + i] = static_cast<uint32_t>(std::max_element(row, row + L) - row);
+      }
     }
   }
   std::vector<uint32_t> top_ids(num_q * K);

@@ -124,19 +124,19 @@ Status WriteMarker(Collection& coll, const BuildMarker& marker) {
 Status EmbedBatch(const Database& db, const CollectionSchema& schema, std::vector<Document>* docs,
                   BuildMarker* marker) {
   if (!schema.model) return Status::OK();
-  std::vector<size_t> todo;
+  std::vector<size_t> pending;
   std::vector<std::string> texts;
   for (size_t i = 0; i < docs->size(); ++i) {
     if (!engine::LacksModes(schema, (*docs)[i])) continue;
-    todo.push_back(i);
+    pending.push_back(i);
     texts.push_back((*docs)[i].text);
   }
-  if (todo.empty()) return Status::OK();
+  if (pending.empty()) return Status::OK();
   const auto t = Clock::now();
   M3VDB_ASSIGN_OR_RETURN(std::vector<TextEmbedding> encoded, db.Embed(texts));
-  for (size_t k = 0; k < todo.size(); ++k) {
+  for (size_t k = 0; k < pending.size(); ++k) {
     marker->tokens += encoded[k].tokens.size();
-    engine::FillMissingModes(schema, std::move(encoded[k]), &(*docs)[todo[k]]);
+    engine::FillMissingModes(schema, std::move(encoded[k]), &(*docs)[pending[k]]);
   }
   marker->seconds["embed"] += Since(t);
   return Status::OK();
