@@ -66,17 +66,41 @@ void Codebooks::CoarseScores(const float* xr, size_t n, float* out, const float*
   }
 }
 
-void Codebooks::Encode(const float* x, size_t n, uint32_t* lists, uint8_t* codes) const {
+void Codebooks::Assign(const float* xr, size_t n, uint32_t* lists, const float* centroid_norms) const {
   const size_t d = params.dim, L = params.nlist, block = 1024;
-  std::vector<float> xr(std::min(n, block) * d), scores(std::min(n, block) * L);
+  std::vector<float> computed;
+  if (!centroid_norms) centroid_norms = (computed = CentroidNorms()).data();
+  std::vector<float> dots(std::min(n, block) * L);
+  for (size_t b = 0; b < n; b += block) {
+    const size_t nb = std::min(block, n - b);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nb), static_cast<int>(L),
+                static_cast<int>(d), 1.0f, xr + b * d, static_cast<int>(d), centroids.data(), static_cast<int>(d),
+                0.0f, dots.data(), static_cast<int>(L));
+    for (size_t i = 0; i < nb; ++i) {
+      // argmin ||x - c||^2 = argmax (2 <x, c> - ||c||^2); ties to the smaller list.
+      const float* row = dots.data() + i * L;
+      size_t arg = 0;
+      float best = -std::numeric_limits<float>::infinity();
+      for (size_t l = 0; l < L; ++l) {
+        const float s = 2 * row[l] - centroid_norms[l];
+        if (s > best) {
+          best = s;
+          arg = l;
+        }
+      }
+      lists[b + i] = static_cast<uint32_t>(arg);
+    }
+  }
+}
+
+void Codebooks::Encode(const float* x, size_t n, uint32_t* lists, uint8_t* codes) const {
+  const size_t d = params.dim, block = 1024;
+  const std::vector<float> norms = CentroidNorms();
+  std::vector<float> xr(std::min(n, block) * d);
   for (size_t b = 0; b < n; b += block) {
     const size_t nb = std::min(block, n - b);
     Rotate(x + b * d, nb, xr.data());
-    CoarseScores(xr.data(), nb, scores.data());
-    for (size_t i = 0; i < nb; ++i) {
-      const float* s = scores.data() + i * L;
-      lists[b + i] = static_cast<uint32_t>(std::max_element(s, s + L) - s);
-    }
+    Assign(xr.data(), nb, lists + b, norms.data());
     EncodeWithLists(xr.data(), nb, lists + b, codes + b * params.code_size());
   }
 }

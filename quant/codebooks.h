@@ -5,9 +5,16 @@
 // same model as faiss::IndexIVFPQ (by_residual), so it can be exported to a FAISS file and
 // gives the same codes:
 //   x' = R x (identity without OPQ)
-//   list(x) = argmax <x', c> (inner product) or argmin ||x' - c||^2 (L2)
+//   list(x) = argmin ||x' - c||^2, for both metrics (see below)
 //   code_j(x) = argmin_k ||r_j - C_j[k]||^2 with r = x' - c_list (PQ always encodes by L2)
 //   reconstruction x^ = c_list + concat_j C_j[code_j]; score = <q', x^> or -||q' - x^||^2.
+//   lists probed: the nprobe best by CoarseScores, <q', c> (inner product) or -||q' - c||^2 (L2).
+// For inner product a document still goes to its L2-nearest centroid: <q, x^> = <q, c> + <q, r^>
+// holds whichever list x is in, and the nearest centroid leaves the smallest residual for PQ to
+// encode. (Assigning by the largest <x, c>, as FAISS's METRIC_INNER_PRODUCT does, sends documents
+// to large-norm centroids far from them: on L2-normalised Fashion-MNIST its residuals are larger
+// and its recall@10 about half; docs/benchmarks.md.) The k-means that initialises the codebooks
+// (quant/faiss_bridge.h) is L2 k-means for both metrics for the same reason.
 // Values are immutable once built; const methods are thread-safe.
 #pragma once
 
@@ -52,6 +59,9 @@ struct Codebooks {
   void CoarseScores(const float* xr, size_t n, float* out, const float* centroid_norms = nullptr) const;
   // Squared norm of every centroid (size nlist).
   std::vector<float> CentroidNorms() const;
+  // The list of each of n rotated vectors (lists: size n): its L2-nearest centroid, whatever the
+  // metric (see above). `centroid_norms` as for CoarseScores.
+  void Assign(const float* xr, size_t n, uint32_t* lists, const float* centroid_norms = nullptr) const;
   // Encodes n vectors: lists (size n) and codes (size n*code_size).
   void Encode(const float* x, size_t n, uint32_t* lists, uint8_t* codes) const;
   // Encodes n rotated vectors whose lists are given.

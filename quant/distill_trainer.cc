@@ -161,20 +161,7 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
 
   // Fixed IVF assignment and the teacher's ranking.
   std::vector<uint32_t> lists(n);
-  {
-    // In blocks: one GEMM per 1,024 documents, the centroid norms once.
-    const size_t L = books->params.nlist, block = 1024;
-    const std::vector<float> norms = books->CentroidNorms();
-    std::vector<float> coarse(std::min(n, block) * L);
-    for (size_t b = 0; b < n; b += block) {
-      const size_t nb = std::min(block, n - b);
-      books->CoarseScores(xr.data() + b * d, nb, coarse.data(), norms.data());
-      for (size_t i = 0; i < nb; ++i) {
-        const float* row = coarse.data() + i * L;
-        lists[b + i] = static_cast<uint32_t>(std::max_element(row, row + L) - row);
-      }
-    }
-  }
+  books->Assign(xr.data(), n, lists.data());
   std::vector<uint32_t> top_ids(num_q * K);
   std::vector<float> top_scores(num_q * K);
   detail::ExactTopK(books->params.metric, qr.data(), num_q, xr.data(), n, d, K, self.data(), top_ids.data(),

@@ -6,8 +6,10 @@
 #include <faiss/VectorTransform.h>
 #include <faiss/index_io.h>
 
+#include <algorithm>
 #include <exception>
 #include <memory>
+#include <vector>
 
 namespace m3vdb::quant {
 namespace {
@@ -44,12 +46,13 @@ Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& param
       books.Rotate(x, n, rotated.data());
       train = rotated.data();
     }
-    auto quantizer = MakeQuantizer(params);
-    faiss::IndexIVFPQ ivfpq(quantizer.get(), d, params.nlist, params.m, params.nbits, ToFaiss(params.metric));
+    // L2 k-means for both metrics: documents go to their nearest centroid (quant/codebooks.h).
+    faiss::IndexFlatL2 quantizer(static_cast<faiss::Index::idx_t>(d));
+    faiss::IndexIVFPQ ivfpq(&quantizer, d, params.nlist, params.m, params.nbits, faiss::METRIC_L2);
     ivfpq.cp.seed = static_cast<int>(params.seed);
     ivfpq.pq.cp.seed = static_cast<int>(params.seed + 1);
     ivfpq.train(static_cast<faiss::Index::idx_t>(n), train);
-    const float* xb = quantizer->get_xb();
+    const float* xb = quantizer.get_xb();
     books.centroids.assign(xb, xb + size_t{params.nlist} * d);
     books.pq = ivfpq.pq.centroids;
     return books;
@@ -81,7 +84,24 @@ Result<std::unique_ptr<faiss::Index>> BuildFaissIndex(const Codebooks& books, co
       pre->own_fields = true;
       index.reset(pre);
     }
-    if (n > 0) index->add(static_cast<faiss::Index::idx_t>(n), x);
+    if (n > 0) {
+      // Our lists, not FAISS's assignment (which for inner product is the largest <x, c>): the
+      // file then holds exactly the codes m3vdb's index holds, and FAISS's search (lists probed
+      // by the quantizer's metric, <q, c> + <q, r^> or the L2 distance) scores them the same.
+      const size_t block = 4096;
+      const std::vector<float> norms = books.CentroidNorms();
+      std::vector<float> xr(std::min(n, block) * p.dim);
+      std::vector<uint32_t> lists(std::min(n, block));
+      std::vector<faiss::Index::idx_t> list_ids(lists.size());
+      for (size_t b = 0; b < n; b += block) {
+        const size_t nb = std::min(block, n - b);
+        books.Rotate(x + b * p.dim, nb, xr.data());
+        books.Assign(xr.data(), nb, lists.data(), norms.data());
+        std::copy_n(lists.begin(), nb, list_ids.begin());
+        ivfpq->add_core(static_cast<faiss::Index::idx_t>(nb), xr.data(), nullptr, list_ids.data());
+      }
+      index->ntotal = ivfpq->ntotal;
+    }
     return index;
   } catch (const std::exception& e) {
     return Status::Internal(std::string("building FAISS index: ") + e.what());

@@ -16,12 +16,14 @@ struct Index;
 namespace m3vdb::quant {
 
 // Trains k-means codebooks on n vectors (size n*dim). With params.opq an OPQ rotation is
-// learned first (slow: minutes on 60k x 784). Deterministic for a fixed params.seed.
+// learned first (slow: minutes on 60k x 784). Deterministic for a fixed params.seed. The IVF and
+// PQ k-means are L2 for both metrics (quant/codebooks.h says why).
 Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& params);
 
 // An in-memory FAISS index (IndexIVFPQ, or IndexPreTransform(OPQ) + IndexIVFPQ when the
 // codebooks have a rotation) holding `books` and the n vectors x with ids 0..n-1 (x may be
-// null when n == 0). FAISS assigns and encodes exactly as Codebooks::Encode.
+// null when n == 0). The vectors go to Codebooks::Assign's lists (for inner product FAISS's own
+// add would pick the largest <x, c> instead), encoded by FAISS as Codebooks::Encode encodes.
 Result<std::unique_ptr<faiss::Index>> BuildFaissIndex(const Codebooks& books, const float* x, size_t n);
 
 // Writes an IndexIVFPQ (IndexPreTransform(OPQ) + IndexIVFPQ when the codebooks have a

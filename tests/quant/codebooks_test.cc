@@ -78,6 +78,43 @@ TEST(CodebooksTest, EncodeMatchesFaiss) {
   }
 }
 
+// Both metrics put a vector in the list of its L2-nearest centroid (checked in double against
+// every centroid), not, for inner product, the one with the largest <x, c>: on these clusters of
+// unequal norm the two differ for many vectors, and the nearest leaves the smaller residual.
+TEST(CodebooksTest, AssignIsTheNearestCentroidForBothMetrics) {
+  for (Metric metric : {Metric::kL2, Metric::kInnerProduct}) {
+    auto data = testing::MakeClustered(3000, 0, 32, 12, 10, 2.0f, 5);
+    for (size_t i = 0; i < data.n; ++i)  // unequal norms, so that argmax <x, c> is not the nearest
+      for (size_t j = 0; j < 32; ++j) data.docs[i * 32 + j] *= 0.5f + static_cast<float>(i % 7) * 0.25f;
+    auto books = TrainKMeans(data.docs.data(), data.n, Params(metric));
+    ASSERT_TRUE(books.ok());
+    std::vector<uint32_t> lists(data.n), encoded(data.n);
+    std::vector<uint8_t> codes(data.n * 8);
+    books->Assign(data.docs.data(), data.n, lists.data());
+    books->Encode(data.docs.data(), data.n, encoded.data(), codes.data());
+    EXPECT_EQ(lists, encoded);
+    size_t differs_from_max_ip = 0;
+    for (size_t i = 0; i < data.n; ++i) {
+      const float* x = data.docs.data() + i * 32;
+      double best = 1e300, best_ip = -1e300;
+      size_t nearest = 0, max_ip = 0;
+      for (size_t l = 0; l < 16; ++l) {
+        const float* c = books->centroids.data() + l * 32;
+        double dist = 0, ip = 0;
+        for (size_t j = 0; j < 32; ++j) {
+          dist += (double{x[j]} - c[j]) * (double{x[j]} - c[j]);
+          ip += double{x[j]} * c[j];
+        }
+        if (dist < best) best = dist, nearest = l;
+        if (ip > best_ip) best_ip = ip, max_ip = l;
+      }
+      EXPECT_EQ(lists[i], nearest) << "vector " << i;
+      differs_from_max_ip += nearest != max_ip;
+    }
+    EXPECT_GT(differs_from_max_ip, data.n / 20);  // the test data tells the two rules apart
+  }
+}
+
 TEST(CodebooksTest, ExportedFileLoadsInFaiss) {
   auto data = testing::MakeClustered(3000, 20, 32, 12, 10, 2.0f, 4);
   auto books = TrainKMeans(data.docs.data(), data.n, Params(Metric::kInnerProduct));
