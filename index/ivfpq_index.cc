@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 
@@ -13,7 +14,7 @@ namespace m3vdb::index {
 IvfPqIndex::IvfPqIndex(std::shared_ptr<const quant::Codebooks> books)
     : books_(std::move(books)), lists_(books_->params.nlist) {
   const auto& p = books_->params;
-  if (p.metric != Metric::kL2) return;
+  if (p.geometry() != Metric::kL2) return;
   centroid_norms_ = books_->CentroidNorms();
   // U_l[j][k] = ||C_j[k]||^2 + 2 <c_l,j , C_j[k]>
   const size_t M = p.m, K = p.ksub(), ds = p.dsub(), d = p.dim;
@@ -76,9 +77,17 @@ std::vector<std::vector<ScoredId>> IvfPqIndex::Search(std::span<const float> que
   constexpr size_t kBlock = 16;
   std::vector<float> qr(kBlock * d), coarse(kBlock * L), qlut(kBlock * M * K), lut(M * K), scores;
   std::vector<uint32_t> probe(L);
+  const bool l2 = p.geometry() == Metric::kL2;
+  float lengths[kBlock];  // unit_norm: the queries' lengths; they are searched as q / ||q||
   for (size_t b0 = 0; b0 < nq; b0 += kBlock) {
     const size_t nb = std::min(kBlock, nq - b0);
     books_->Rotate(queries.data() + b0 * d, nb, qr.data());
+    if (p.unit_norm)
+      for (size_t qi = 0; qi < nb; ++qi) {
+        float* q = qr.data() + qi * d;
+        lengths[qi] = std::sqrt(cblas_sdot(static_cast<int>(d), q, 1, q, 1));
+        if (lengths[qi] > 0) cblas_sscal(static_cast<int>(d), 1.0f / lengths[qi], q, 1);
+      }
     books_->CoarseScores(qr.data(), nb, coarse.data(), centroid_norms_.empty() ? nullptr : centroid_norms_.data());
     for (size_t j = 0; j < M; ++j)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nb), static_cast<int>(K),
@@ -87,7 +96,7 @@ std::vector<std::vector<ScoredId>> IvfPqIndex::Search(std::span<const float> que
     for (size_t qi = 0; qi < nb; ++qi) {
       const float* q = qr.data() + qi * d;
       const float* qtab = qlut.data() + qi * M * K;
-      const float qn = p.metric == Metric::kL2 ? cblas_sdot(static_cast<int>(d), q, 1, q, 1) : 0.0f;
+      const float qn = l2 ? cblas_sdot(static_cast<int>(d), q, 1, q, 1) : 0.0f;
       const float* cs = coarse.data() + qi * L;
       std::iota(probe.begin(), probe.end(), 0u);
       std::partial_sort(probe.begin(), probe.begin() + static_cast<std::ptrdiff_t>(nprobe), probe.end(),
@@ -99,7 +108,7 @@ std::vector<std::vector<ScoredId>> IvfPqIndex::Search(std::span<const float> que
         if (list.ids.empty()) continue;
         float base;
         const float* table;
-        if (p.metric == Metric::kL2) {
+        if (l2) {
           // CoarseScores gave 2<q,c> - ||c||^2, so -||q - c||^2 = that - ||q||^2.
           base = cs[l] - qn;
           const float* terms = list_terms_.data() + size_t{l} * M * K;
@@ -115,6 +124,8 @@ std::vector<std::vector<ScoredId>> IvfPqIndex::Search(std::span<const float> que
           if (scores[i] >= top.threshold()) top.Push(list.ids[i], scores[i]);
       }
       out[b0 + qi] = top.Take();
+      if (p.unit_norm)  // -||q_u - x^||^2 to the inner-product estimate ||q|| (2 - ||q_u - x^||^2) / 2
+        for (ScoredId& hit : out[b0 + qi]) hit.score = lengths[qi] * (2 + hit.score) / 2;
     }
   }
   return out;

@@ -3,8 +3,10 @@
 // its `nprobe` best lists and scores every code there with per-query lookup tables:
 //   ip:  <q', c_l> + sum_j T_j[code_j],            T_j[k] = <q'_j, C_j[k]>
 //   l2:  -||q' - c_l||^2 + sum_j U_lj[code_j],      U_lj[k] = 2<q'_j, C_j[k]> - (||C_j[k]||^2 + 2<c_lj, C_j[k]>)
-// (the bracket is precomputed per list). Scores are approximate: callers rerank with exact
-// vectors. The code scan is index/detail/pq_scan (eight codes side by side, no gathers).
+// (the bracket is precomputed per list). Unit-length inner-product codebooks
+// (Codebooks::params.unit_norm) search q' / ||q'|| by the l2 formula and return the
+// inner-product estimate ||q|| (2 + l2 score) / 2 (quant/codebooks.h says why). Scores are
+// approximate: callers rerank with exact vectors. The code scan is index/detail/pq_scan (eight codes side by side, no gathers).
 //
 // Thread safety: const methods may run concurrently; Add/Remove need exclusive access. The
 // codebooks are shared and immutable, so a new generation is built on the side and swapped.

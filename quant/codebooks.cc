@@ -58,7 +58,7 @@ void Codebooks::CoarseScores(const float* xr, size_t n, float* out, const float*
   const size_t d = params.dim, L = params.nlist;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(L), static_cast<int>(d),
               1.0f, xr, static_cast<int>(d), centroids.data(), static_cast<int>(d), 0.0f, out, static_cast<int>(L));
-  if (params.metric == Metric::kL2) {  // -||x - c||^2 up to the constant ||x||^2
+  if (params.geometry() == Metric::kL2) {  // -||x - c||^2 up to the constant ||x||^2
     std::vector<float> computed;
     if (!centroid_norms) centroid_norms = (computed = CentroidNorms()).data();
     for (size_t i = 0; i < n; ++i)
@@ -145,7 +145,9 @@ std::string Codebooks::Serialize() const {
   std::string out;
   auto put = [&out](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
   out.push_back(static_cast<char>(kCodebooksVersion));
-  const uint8_t metric = params.metric == Metric::kL2 ? 1 : 0, opq = rotation.empty() ? 0 : 1;
+  // The flags byte: bit 0 OPQ rotation, bit 1 unit_norm.
+  const uint8_t metric = params.metric == Metric::kL2 ? 1 : 0,
+                opq = (rotation.empty() ? 0 : 1) | (params.unit_norm ? 2 : 0);
   put(&generation, 8);
   put(&params.dim, 4);
   put(&metric, 1);
@@ -176,8 +178,11 @@ Result<Codebooks> Codebooks::Parse(std::string_view in) {
   if (!get(&b.generation, 8) || !get(&b.params.dim, 4) || !get(&metric, 1) || !get(&b.params.nlist, 4) ||
       !get(&b.params.m, 4) || !get(&b.params.nbits, 4) || !get(&opq, 1) || !get(&b.params.seed, 8))
     return Status::Corruption("codebooks header is truncated");
-  if (metric > 1 || opq > 1) return Status::Corruption("codebooks header has an unknown metric or flag");
+  if (metric > 1 || opq > 3 || (metric == 1 && (opq & 2)))
+    return Status::Corruption("codebooks header has an unknown metric or flag");
   b.params.metric = metric ? Metric::kL2 : Metric::kInnerProduct;
+  b.params.unit_norm = (opq & 2) != 0;
+  opq &= 1;
   b.params.opq = opq;
   Status valid = b.params.Validate();
   if (!valid.ok()) return Status::Corruption("codebooks header: " + valid.message());

@@ -1,5 +1,7 @@
 #include "quant/distill_trainer.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -142,7 +144,14 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
       pick.resize(opt.max_queries);
     }
     std::vector<float> q(pick.size() * d);
-    for (size_t i = 0; i < pick.size(); ++i) std::copy_n(queries + pick[i] * d, d, q.begin() + i * d);
+    for (size_t i = 0; i < pick.size(); ++i) {
+      float* row = q.data() + i * d;
+      std::copy_n(queries + pick[i] * d, d, row);
+      if (books->params.unit_norm) {  // searched as q / ||q|| (quant/codebooks.h): trained so too
+        const float len = std::sqrt(cblas_sdot(static_cast<int>(d), row, 1, row, 1));
+        if (len > 0) cblas_sscal(static_cast<int>(d), 1.0f / len, row, 1);
+      }
+    }
     qr.resize(q.size());
     books->Rotate(q.data(), pick.size(), qr.data());
     self.assign(pick.size(), -1);
@@ -164,7 +173,7 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
   books->Assign(xr.data(), n, lists.data());
   std::vector<uint32_t> top_ids(num_q * K);
   std::vector<float> top_scores(num_q * K);
-  detail::ExactTopK(books->params.metric, qr.data(), num_q, xr.data(), n, d, K, self.data(), top_ids.data(),
+  detail::ExactTopK(books->params.geometry(), qr.data(), num_q, xr.data(), n, d, K, self.data(), top_ids.data(),
                     top_scores.data());
 
   DistillReport report;

@@ -7,6 +7,7 @@
 #include <faiss/index_io.h>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <memory>
 #include <vector>
@@ -19,11 +20,20 @@ faiss::MetricType ToFaiss(Metric m) {
 }
 
 std::unique_ptr<faiss::IndexFlat> MakeQuantizer(const IvfPqParams& p) {
-  if (p.metric == Metric::kL2) return std::make_unique<faiss::IndexFlatL2>(p.dim);
+  if (p.geometry() == Metric::kL2) return std::make_unique<faiss::IndexFlatL2>(p.dim);
   return std::make_unique<faiss::IndexFlatIP>(p.dim);
 }
 
 }  // namespace
+
+bool AllUnitLength(const float* x, size_t n, size_t dim) {
+  for (size_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (size_t j = 0; j < dim; ++j) s += double{x[i * dim + j]} * x[i * dim + j];
+    if (!(std::abs(s - 1.0) <= kUnitNormTolerance)) return false;
+  }
+  return n > 0;
+}
 
 Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& params) {
   M3VDB_RETURN_IF_ERROR(params.Validate());
@@ -35,6 +45,7 @@ Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& param
     Codebooks books;
     books.params = params;
     const size_t d = params.dim;
+    books.params.unit_norm = params.metric == Metric::kInnerProduct && AllUnitLength(x, n, d);
     std::vector<float> rotated;
     const float* train = x;
     if (params.opq) {
@@ -67,11 +78,11 @@ Result<std::unique_ptr<faiss::Index>> BuildFaissIndex(const Codebooks& books, co
   try {
     auto* quantizer = MakeQuantizer(p).release();
     quantizer->add(p.nlist, books.centroids.data());
-    auto* ivfpq = new faiss::IndexIVFPQ(quantizer, p.dim, p.nlist, p.m, p.nbits, ToFaiss(p.metric));
+    auto* ivfpq = new faiss::IndexIVFPQ(quantizer, p.dim, p.nlist, p.m, p.nbits, ToFaiss(p.geometry()));
     ivfpq->own_fields = true;
     ivfpq->pq.centroids = books.pq;
     ivfpq->is_trained = true;
-    if (p.metric == Metric::kL2) ivfpq->precompute_table();
+    if (p.geometry() == Metric::kL2) ivfpq->precompute_table();
     std::unique_ptr<faiss::Index> index;
     if (books.rotation.empty()) {
       index.reset(ivfpq);

@@ -373,7 +373,7 @@ class CudaDistillBackend final : public DistillBackend {
     M3VDB_RETURN_IF_ERROR(Launched("Assign"));
 
     // Scores and ListNet losses.
-    const bool l2 = p.metric == Metric::kL2;
+    const bool l2 = p.geometry() == Metric::kL2;
     if (l2) {
       RowSqNorms<<<Blocks(b * 32, kThreads), kThreads>>>(q_.get(), b, id, qn_.get());
       M3VDB_RETURN_IF_ERROR(Launched("RowSqNorms"));

@@ -155,9 +155,9 @@ void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out, S
   float* g_pq = Buffer(ws->g_pq, b * c);
   float* g_ivf = Buffer(ws->g_ivf, b * c);
   float* coarse = Buffer(ws->coarse, b * L);
-  Scores(p.metric, in.queries, b, in.docs, c, d, teacher);
-  Scores(p.metric, in.queries, b, recon, c, d, s_pq);
-  Scores(p.metric, in.queries, b, centroids, L, d, coarse);
+  Scores(p.geometry(), in.queries, b, in.docs, c, d, teacher);
+  Scores(p.geometry(), in.queries, b, recon, c, d, s_pq);
+  Scores(p.geometry(), in.queries, b, centroids, L, d, coarse);
   for (size_t i = 0; i < b; ++i)
     for (size_t j = 0; j < c; ++j) s_ivf[i * c + j] = coarse[i * L + in.lists[j]];
   out->loss_ivf = ListNetRows(teacher, s_ivf, b, c, in.tau, g_ivf);
@@ -168,11 +168,11 @@ void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out, S
   for (size_t i = 0; i < b; ++i)
     for (size_t j = 0; j < c; ++j) coarse[i * L + in.lists[j]] += g_ivf[i * c + j];
   out->grad_centroids_ivf.resize(books.centroids.size());
-  ScoreBackward(p.metric, coarse, in.queries, b, centroids, L, d, out->grad_centroids_ivf.data());
+  ScoreBackward(p.geometry(), coarse, in.queries, b, centroids, L, d, out->grad_centroids_ivf.data());
 
   // PQ backward to the reconstructions.
   float* g_recon = Buffer(ws->g_recon, c * d);
-  ScoreBackward(p.metric, g_pq, in.queries, b, recon, c, d, g_recon);
+  ScoreBackward(p.geometry(), g_pq, in.queries, b, recon, c, d, g_recon);
 
   // Straight-through backward into the PQ codebooks, per subspace, with g the subspace's part of
   // dL/dx^ and p = softmax_k(-||r - C_k||^2 / tau_code) (recomputed here rather than kept from the

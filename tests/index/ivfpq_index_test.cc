@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -27,7 +28,24 @@ struct Fixture {
   std::vector<uint8_t> codes;
 };
 
-Fixture Make(Metric metric, uint64_t seed) {
+// A metric, and for inner product whether the documents are unit length (then TrainKMeans sets
+// unit_norm and the index searches in L2 geometry, quant/codebooks.h).
+struct Case {
+  Metric metric;
+  bool unit = false;
+};
+std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
+  return info.param.metric == Metric::kL2 ? "L2" : info.param.unit ? "UnitInnerProduct" : "InnerProduct";
+}
+
+void Normalize(float* v) {
+  double s = 0;
+  for (size_t j = 0; j < kD; ++j) s += double{v[j]} * v[j];
+  for (size_t j = 0; j < kD; ++j) v[j] = static_cast<float>(v[j] / std::sqrt(s));
+}
+
+Fixture Make(Case c, uint64_t seed) {
+  const Metric metric = c.metric;
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> g;
   Fixture f;
@@ -36,8 +54,10 @@ Fixture Make(Metric metric, uint64_t seed) {
   f.docs.resize(kN * kD);
   for (size_t i = 0; i < kN; ++i)
     for (size_t j = 0; j < kD; ++j) f.docs[i * kD + j] = centers[(i % 20) * kD + j] + g(rng);
+  if (c.unit)
+    for (size_t i = 0; i < kN; ++i) Normalize(f.docs.data() + i * kD);
   f.queries.resize(kNq * kD);
-  for (float& q : f.queries) q = g(rng);
+  for (float& q : f.queries) q = g(rng);  // not unit length: the index normalises them
   quant::IvfPqParams p;
   p.dim = kD;
   p.metric = metric;
@@ -45,6 +65,7 @@ Fixture Make(Metric metric, uint64_t seed) {
   p.m = 8;
   auto books = quant::TrainKMeans(f.docs.data(), kN, p);
   EXPECT_TRUE(books.ok()) << books.status().ToString();
+  EXPECT_EQ(books->params.unit_norm, c.unit);
   f.books = std::make_shared<const quant::Codebooks>(std::move(*books));
   f.index = std::make_unique<IvfPqIndex>(f.books);
   f.lists.resize(kN);
@@ -54,7 +75,24 @@ Fixture Make(Metric metric, uint64_t seed) {
   return f;
 }
 
-class IvfPqIndexTest : public ::testing::TestWithParam<Metric> {};
+class IvfPqIndexTest : public ::testing::TestWithParam<Case> {};
+
+// The score the index estimates for query q and reconstruction r, in double.
+double Reference(const Case& c, const float* q, const float* r) {
+  double s = 0, len = 0;
+  for (size_t j = 0; j < kD; ++j) len += double{q[j]} * q[j];
+  len = std::sqrt(len);
+  for (size_t j = 0; j < kD; ++j) {
+    const double a = q[j], b = r[j];
+    if (c.metric == Metric::kL2)
+      s -= (a - b) * (a - b);
+    else if (c.unit)
+      s -= (a / len - b) * (a / len - b);
+    else
+      s += a * b;
+  }
+  return c.unit ? len * (2 + s) / 2 : s;
+}
 
 TEST_P(IvfPqIndexTest, AllListsEqualBruteForceOverReconstructions) {
   Fixture f = Make(GetParam(), 1);
@@ -64,12 +102,7 @@ TEST_P(IvfPqIndexTest, AllListsEqualBruteForceOverReconstructions) {
     std::vector<std::pair<double, uint64_t>> ref;
     for (size_t i = 0; i < kN; ++i) {
       f.books->Decode(f.lists[i], f.codes.data() + i * 8, recon.data());
-      double s = 0;
-      for (size_t j = 0; j < kD; ++j) {
-        const double a = f.queries[q * kD + j], b = recon[j];
-        s += GetParam() == Metric::kL2 ? -(a - b) * (a - b) : a * b;
-      }
-      ref.push_back({s, i});
+      ref.push_back({Reference(GetParam(), f.queries.data() + q * kD, recon.data()), i});
     }
     std::sort(ref.begin(), ref.end(), [](auto& a, auto& b) { return a.first > b.first; });
     ASSERT_EQ(got[q].size(), kK);
@@ -84,7 +117,9 @@ TEST_P(IvfPqIndexTest, AllListsEqualBruteForceOverReconstructions) {
   }
 }
 
-// The exported FAISS file, loaded by stock FAISS, returns the same results as our search.
+// The exported FAISS file, loaded by stock FAISS, returns the same results as our search (for
+// unit-length inner product a METRIC_L2 file, searched with the unit-length queries; its
+// distances d are then the estimate ||q|| (2 - d) / 2).
 TEST_P(IvfPqIndexTest, ExportedFaissFileGivesTheSameResults) {
   Fixture f = Make(GetParam(), 2);
   const std::string path =
@@ -96,14 +131,24 @@ TEST_P(IvfPqIndexTest, ExportedFaissFileGivesTheSameResults) {
     dynamic_cast<faiss::IndexIVF*>(loaded.get())->nprobe = nprobe;
     std::vector<float> dist(kNq * kK);
     std::vector<faiss::Index::idx_t> labels(kNq * kK);
-    loaded->search(kNq, f.queries.data(), kK, dist.data(), labels.data());
+    std::vector<float> faiss_queries = f.queries, lengths(kNq, 1.0f);
+    if (GetParam().unit)
+      for (size_t q = 0; q < kNq; ++q) {
+        double s = 0;
+        for (size_t j = 0; j < kD; ++j) s += double{f.queries[q * kD + j]} * f.queries[q * kD + j];
+        lengths[q] = static_cast<float>(std::sqrt(s));
+        Normalize(faiss_queries.data() + q * kD);
+      }
+    loaded->search(kNq, faiss_queries.data(), kK, dist.data(), labels.data());
     auto ours = f.index->Search(f.queries, kNq, kK, nprobe);
     for (size_t q = 0; q < kNq; ++q) {
       size_t valid = 0;
       for (size_t r = 0; r < kK; ++r) valid += labels[q * kK + r] >= 0;
       ASSERT_EQ(ours[q].size(), valid);
       for (size_t r = 0; r < valid; ++r) {
-        const float faiss_score = GetParam() == Metric::kL2 ? -dist[q * kK + r] : dist[q * kK + r];
+        const float faiss_score = GetParam().metric == Metric::kL2 ? -dist[q * kK + r]
+                                  : GetParam().unit ? lengths[q] * (2 - dist[q * kK + r]) / 2
+                                                    : dist[q * kK + r];
         const float tol = 1e-3f * (1 + std::abs(faiss_score));
         EXPECT_NEAR(ours[q][r].score, faiss_score, tol);
         const bool tie = (r > 0 && std::abs(dist[q * kK + r - 1] - dist[q * kK + r]) < tol) ||
@@ -139,7 +184,10 @@ TEST_P(IvfPqIndexTest, RemovedAndReplacedEntries) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Metrics, IvfPqIndexTest, ::testing::Values(Metric::kInnerProduct, Metric::kL2));
+INSTANTIATE_TEST_SUITE_P(Metrics, IvfPqIndexTest,
+                         ::testing::Values(Case{Metric::kInnerProduct}, Case{Metric::kL2},
+                                           Case{Metric::kInnerProduct, true}),
+                         CaseName);
 
 // The scan kernel against the definition, summed in double, for list lengths around its
 // eight-code blocks and sub-quantizer counts with and without an odd tail.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "quant/faiss_bridge.h"
@@ -37,6 +38,45 @@ TEST(CodebooksTest, SerializeRoundTripAndCorruption) {
   EXPECT_EQ(Codebooks::Parse("").status().code(), StatusCode::kCorruption);
   std::string bad = bytes;
   bad[0] = 42;
+  EXPECT_EQ(Codebooks::Parse(bad).status().code(), StatusCode::kCorruption);
+}
+
+// Inner product on unit-length vectors is flagged (and kept through serialization); L2, or
+// vectors of other lengths, are not; the flag is refused on L2 codebooks.
+TEST(CodebooksTest, UnitNormIsDetectedAndSerialized) {
+  auto data = testing::MakeClustered(3000, 0, 32, 12, 10, 2.0f, 6);
+  std::vector<float> unit = data.docs;
+  for (size_t i = 0; i < data.n; ++i) {
+    double s = 0;
+    for (size_t j = 0; j < 32; ++j) s += double{unit[i * 32 + j]} * unit[i * 32 + j];
+    for (size_t j = 0; j < 32; ++j) unit[i * 32 + j] = static_cast<float>(unit[i * 32 + j] / std::sqrt(s));
+  }
+  EXPECT_TRUE(AllUnitLength(unit.data(), data.n, 32));
+  EXPECT_FALSE(AllUnitLength(data.docs.data(), data.n, 32));
+  EXPECT_FALSE(AllUnitLength(unit.data(), 0, 32));
+  auto ip_unit = TrainKMeans(unit.data(), data.n, Params(Metric::kInnerProduct));
+  auto ip_raw = TrainKMeans(data.docs.data(), data.n, Params(Metric::kInnerProduct));
+  auto l2_unit = TrainKMeans(unit.data(), data.n, Params(Metric::kL2));
+  ASSERT_TRUE(ip_unit.ok() && ip_raw.ok() && l2_unit.ok());
+  EXPECT_TRUE(ip_unit->params.unit_norm);
+  EXPECT_EQ(ip_unit->params.geometry(), Metric::kL2);
+  EXPECT_FALSE(ip_raw->params.unit_norm);
+  EXPECT_EQ(ip_raw->params.geometry(), Metric::kInnerProduct);
+  EXPECT_FALSE(l2_unit->params.unit_norm);
+  // Same k-means either way (L2 k-means for both metrics).
+  EXPECT_EQ(ip_unit->centroids, l2_unit->centroids);
+  const std::string bytes = ip_unit->Serialize();
+  auto back = Codebooks::Parse(bytes);
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->params.unit_norm);
+  EXPECT_FALSE(back->params.opq);
+  auto raw_back = Codebooks::Parse(ip_raw->Serialize());
+  ASSERT_TRUE(raw_back.ok());
+  EXPECT_FALSE(raw_back->params.unit_norm);
+  std::string bad = l2_unit->Serialize();
+  bad[1 + 8 + 4 + 1 + 4 + 4 + 4] = 2;  // the flags byte of an L2 record with unit_norm set
+  EXPECT_EQ(Codebooks::Parse(bad).status().code(), StatusCode::kCorruption);
+  bad[1 + 8 + 4 + 1 + 4 + 4 + 4] = 4;  // an unknown flag
   EXPECT_EQ(Codebooks::Parse(bad).status().code(), StatusCode::kCorruption);
 }
 
