@@ -153,7 +153,7 @@ void BM_DenseSearch(benchmark::State& state, Metric metric, Engine engine, size_
 
 void RegisterAll() {
   for (auto metric : {Metric::kL2, Metric::kInnerProduct}) {
-    for (size_t batch : {size_t{1000}, size_t{8}, size_t{1}}) {
+    for (size_t batch : {size_t{1000}, size_t{8}, size_t{4}, size_t{1}}) {
       for (int threads : {1, 2}) {
         for (auto engine : {Engine::kM3vdb, Engine::kM3vdbF32, Engine::kFaiss}) {
           if (engine == Engine::kM3vdbF32 && batch > 8) continue;  // the float32 option is for small batches
@@ -165,9 +165,9 @@ void RegisterAll() {
               ->UseRealTime()
               ->Unit(benchmark::kMillisecond);
           // k = 100, what Collection::Search asks the index for by default (rerank_k 100).
-          if (batch <= 8 && threads == 1) {
+          if (batch <= 8) {
             const std::string name100 = std::string("dense/") + (metric == Metric::kL2 ? "l2" : "ip") +
-                                        "/batch:" + std::to_string(batch) + "/k:100/threads:1/" + engine_name;
+                                        "/batch:" + std::to_string(batch) + "/k:100/threads:" + std::to_string(threads) + "/" + engine_name;
             benchmark::RegisterBenchmark(name100.c_str(), BM_DenseSearch, metric, engine, batch, threads, size_t{100})
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);
