@@ -13,8 +13,8 @@
 // rescore in float32 only the documents whose proven error bound lets them reach the top-k, so
 // results are the same ids and the same float32 scores as the float32 pass (the proof is in
 // flat_dense_index.cc); when too many documents would need the rescoring they take the float32
-// pass. The copy costs 1 byte per dimension per vector (padded to a multiple of 64 dimensions)
-// plus 16 bytes per vector, about a quarter more than the float32 data.
+// pass. The copy costs 1 byte per dimension per vector (padded to a multiple of 4 dimensions)
+// plus 12 bytes per vector, about a quarter more than the float32 data.
 // Scores: inner product `<q,d>`, or for L2 `-||q-d||^2` (larger is better).
 //
 // Thread safety: const methods may run concurrently with each other; mutating methods need
@@ -91,9 +91,8 @@ class FlatDenseIndex {
   std::vector<uint64_t> ids_;  // id per slot
   // int8 copy (x^ = scale * codes) and error-bound terms (see flat_dense_index.cc), per slot.
   size_t padded_dim_;              // detail::Int8PaddedDim(dim)
-  std::vector<int8_t> codes_;      // size size()*padded_dim_, padding zero
+  std::vector<uint8_t> codes_;     // whole blocks of detail::kInt8Lanes slots (int8_kernel.h's layout)
   std::vector<float> scale_;       // detail::QuantizeInt8's scale
-  std::vector<int32_t> code_sum_;  // sum of the codes (the kernel's u8 offset)
   std::vector<float> err_term_;    // ||x - x^||_2 + gamma ||x^||_2, rounded up
   std::vector<float> norm_term_;   // ||x||_2, rounded up
   size_t unbounded_ = 0;           // slots whose terms are not finite (the int8 path is off then)

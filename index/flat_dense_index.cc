@@ -1,6 +1,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -19,6 +20,9 @@ constexpr size_t kDocBlock = 4096;
 // Small batches: stored vectors per DotBlock call (its scores stay in L1/L2), and the fewest
 // stored vectors worth a thread of their own.
 constexpr size_t kSmallDocBlock = 512;
+// int8-first search: stored vectors per Int8DotBlock call (a multiple of detail::kInt8Lanes; its
+// sums, 8 x 4 bytes each, stay in L2).
+constexpr size_t kQuantDocBlock = 2048;
 constexpr size_t kMinDocsPerThread = 16384;
 
 // int8-first search (SearchQuantizedFirst): the first pass may rescore in float32 at most this
@@ -41,6 +45,42 @@ inline float L2Score(float ip, float norm, float query_norm) { return 2 * ip - n
 
 thread_local size_t t_last_rescored = 0;
 
+// |x| as bits: ordered like |x| for finite and infinite x, and above infinity's bits for NaN,
+// so `AbsBits(x) >= AbsBits(limit)` means "not below limit" (integer compares vectorize).
+inline uint32_t AbsBits(float x) { return std::bit_cast<uint32_t>(x) & 0x7fffffffu; }
+const uint32_t kMaxBoundBits = AbsBits(kMaxBound);
+const uint32_t kMaxApproxBits = AbsBits(kMaxApprox);
+
+// Step 4-5 of the proof below for one query and nd documents: the score interval [low, high] of
+// each document from its exact integer sum; nonzero when some bound or approximation is out of
+// range (the float32 pass must answer then). Branch-free, so that it vectorizes (built for
+// AVX-512 too, chosen at run time; FMA contraction only removes roundings, which the proof
+// allows).
+__attribute__((target_clones("avx512f", "default"), optimize("vect-cost-model=dynamic"))) int Intervals(
+    bool l2, const int32_t* __restrict sum, const float* __restrict scale, const float* __restrict err,
+    const float* __restrict norm, const float* __restrict sq_norm, float query_scale, detail::Int8QueryTerms tq,
+    float query_norm, size_t nd, float* __restrict low, float* __restrict high) {
+  uint32_t bad = 0;
+  if (l2) {
+    for (size_t r = 0; r < nd; ++r) {
+      const float ip = detail::Int8Approx(sum[r], query_scale * scale[r]);
+      const float bound = detail::Int8Bound(tq, err[r], norm[r]);
+      bad |= (AbsBits(bound) >= kMaxBoundBits) | (AbsBits(ip) >= kMaxApproxBits);
+      low[r] = L2Score(ip - bound, sq_norm[r], query_norm);
+      high[r] = L2Score(ip + bound, sq_norm[r], query_norm);
+    }
+  } else {
+    for (size_t r = 0; r < nd; ++r) {
+      const float ip = detail::Int8Approx(sum[r], query_scale * scale[r]);
+      const float bound = detail::Int8Bound(tq, err[r], norm[r]);
+      bad |= (AbsBits(bound) >= kMaxBoundBits) | (AbsBits(ip) >= kMaxApproxBits);
+      low[r] = ip - bound;
+      high[r] = ip + bound;
+    }
+  }
+  return bad;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -48,8 +88,8 @@ thread_local size_t t_last_rescored = 0;
 //
 // Notation: q a query, x a stored vector (float32), both quantized by detail::QuantizeInt8 to a
 // float scale and int8 elements (padding 0): q^ = s_q q8, x^ = s_x x8 (real vectors), e = x - x^,
-// f = q - q^, n = padded_dim + 64, u = 2^-24, gamma = n u / (1 - n u) (Int8Gamma; n >= 128, so
-// gamma >= 128 u), U = 2 n 2^-126 (Float32PassUnderflow), V = 2^-126 (1.0001 * 127^2 *
+// f = q - q^, n = padded_dim + 128, u = 2^-24, gamma = n u / (1 - n u) (Int8Gamma; n > 128, so
+// gamma > 128 u), U = 2 n 2^-126 (Float32PassUnderflow), V = 2^-126 (1.0001 * 127^2 *
 // padded_dim + 1) (Int8ApproxUnderflow). ip_f is the inner product the float32 pass computes for
 // (q, x) (detail::DotBlock: the same value whichever block the pair is in), ip_a the one the int8
 // pass computes, and s(ip) the score from an inner product (ip itself, or L2Score(ip, ||x||^2 as
@@ -64,8 +104,9 @@ thread_local size_t t_last_rescored = 0;
 //    denormals-are-zero, a subnormal x_i or q_i read as 0 moves ip_f by less than
 //    2^-126 (||q||_1 + ||x||_1) <= 2^-126 (||q||_1 + sqrt(n) ||x||).
 // 2. The int8 kernel (detail::Int8DotBlock, every instruction set) gives S = <q8, x8> exactly:
-//    |S| <= 127^2 padded_dim < 2^31 (padded_dim <= 2^16), and int32 wrap-around arithmetic is
-//    exact for a result in range, whatever the order or the u8 offset. Then ip_a =
+//    the kernels sum products of the stored bytes x8 + 128 (<= 255) and q8 and subtract
+//    128 sum(q8); every value involved is below 255 * 127 * padded_dim < 2^31 (padded_dim <=
+//    2^16), and int32 wrap-around arithmetic is exact for a result in range. Then ip_a =
 //    detail::Int8Approx(S, t) = fl(fl(S) * t) with t = fl(s_q s_x). fl(S) = S (1 + d2) (|d2| <= u,
 //    an integer does not underflow); t = s_q s_x (1 + d1) + h1, the value the next product uses
 //    (|d1| <= u, |h1| < 2^-126: underflow, flush-to-zero, or a subnormal t read as 0); ip_a =
@@ -79,11 +120,13 @@ thread_local size_t t_last_rescored = 0;
 //    and b = ||x|| (err_term_, norm_term_, computed in double at Add time and rounded up), and
 //    per query c = ||q^||, d = ||f|| + gamma ||q|| + sqrt(n) 2^-126, A = U + V + 2^-126 ||q||_1
 //    (rounded up; detail::Int8DocTermsOf / Int8QueryTermsOf).
-// 4. The int8 pass computes B' = 1.125 (c*a + d*b + A) in float32 (detail::Int8Bound): at most
-//    five roundings of nonnegative terms, so B' >= 1.124 B. It then takes lo = fl(ip_a - B') and
-//    hi = fl(ip_a + B'). Each rounds by at most u (|ip_a| + B'); |ip_a| <= (1 + 4u) ||q^|| ||x^||
-//    + V and B >= c * a + A >= gamma ||q^|| ||x^|| + V >= 128 u ||q^|| ||x^|| + V, so that rounding
-//    is below B / 64 + u B' and lo <= ip_a - B <= ip_f <= ip_a + B <= hi. (The same slack covers
+// 4. The int8 pass computes B' = (1 + 2^-5) (c*a + d*b + A) in float32 (detail::Int8Bound; the
+//    constant is exact): at most five roundings of nonnegative terms (fewer if contracted), so
+//    B' >= (1 + 2^-5) (1 - u)^5 B >= 1.0312 B. It then takes lo = fl(ip_a - B') and hi =
+//    fl(ip_a + B'). Each rounds by at most u (|ip_a| + B'); |ip_a| <= (1 + 4u) ||q^|| ||x^|| + V
+//    and B >= c * a + A >= gamma ||q^|| ||x^|| + V >= 128 u ||q^|| ||x^|| + V, so u |ip_a| <=
+//    B / 127, that rounding is below B / 127 + u B' < 0.0081 B, and lo <= ip_a - B <= ip_f <=
+//    ip_a + B <= hi. (The same slack covers
 //    the (1 + gamma) growth of the underflow terms through later additions.) The pass is only
 //    used when every B' < 2^100 and every |ip_a| < 2^120, which keeps every quantity finite.
 // 5. s is nondecreasing, so s(lo) <= s(ip_f) <= s(hi): the score the float32 pass gives every
@@ -105,8 +148,7 @@ FlatDenseIndex::FlatDenseIndex(uint32_t dim, Metric metric)
 size_t FlatDenseIndex::memory_bytes() const {
   return data_.capacity() * sizeof(float) + norms_.capacity() * sizeof(float) +
          ids_.capacity() * sizeof(uint64_t) + slot_of_.size() * (sizeof(uint64_t) + sizeof(uint32_t) + 16) +
-         codes_.capacity() * sizeof(int8_t) + scale_.capacity() * sizeof(float) +
-         code_sum_.capacity() * sizeof(int32_t) + err_term_.capacity() * sizeof(float) +
+         codes_.capacity() * sizeof(uint8_t) + scale_.capacity() * sizeof(float) + err_term_.capacity() * sizeof(float) +
          norm_term_.capacity() * sizeof(float);
 }
 
@@ -114,10 +156,11 @@ size_t FlatDenseIndex::last_rescored() { return t_last_rescored; }
 
 void FlatDenseIndex::SetQuantized(size_t slot) {
   const float* x = data_.data() + slot * dim_;
-  int8_t* x8 = codes_.data() + slot * padded_dim_;
-  scale_[slot] = detail::QuantizeInt8(x, dim_, padded_dim_, x8);
-  code_sum_[slot] = detail::Int8Sum(x8, padded_dim_);
-  const detail::Int8DocTerms t = detail::Int8DocTermsOf(x, x8, scale_[slot], dim_, padded_dim_);
+  thread_local std::vector<int8_t> x8;
+  x8.resize(padded_dim_);
+  scale_[slot] = detail::QuantizeInt8(x, dim_, padded_dim_, x8.data());
+  detail::StoreInt8Row(x8.data(), slot, padded_dim_, codes_.data());
+  const detail::Int8DocTerms t = detail::Int8DocTermsOf(x, x8.data(), scale_[slot], dim_, padded_dim_);
   const bool was_unbounded = !std::isfinite(err_term_[slot]) || !std::isfinite(norm_term_[slot]);
   err_term_[slot] = t.err;
   norm_term_[slot] = std::isfinite(norms_[slot]) ? t.norm : std::numeric_limits<float>::infinity();
@@ -130,9 +173,8 @@ void FlatDenseIndex::Reserve(size_t n) {
   ids_.reserve(n);
   norms_.reserve(n);
   data_.reserve(n * dim_);
-  codes_.reserve(n * padded_dim_);
+  codes_.reserve((n + detail::kInt8Lanes - 1) / detail::kInt8Lanes * detail::Int8BlockBytes(padded_dim_));
   scale_.reserve(n);
-  code_sum_.reserve(n);
   err_term_.reserve(n);
   norm_term_.reserve(n);
   slot_of_.reserve(n);
@@ -148,9 +190,8 @@ void FlatDenseIndex::Add(uint64_t id, std::span<const float> vector) {
     ids_.push_back(id);
     norms_.push_back(0);
     data_.resize(data_.size() + dim_);
-    codes_.resize(codes_.size() + padded_dim_);
+    if (slot % detail::kInt8Lanes == 0) codes_.resize(codes_.size() + detail::Int8BlockBytes(padded_dim_), 128);
     scale_.push_back(0);
-    code_sum_.push_back(0);
     err_term_.push_back(0);
     norm_term_.push_back(0);
     slot_of_.emplace(id, static_cast<uint32_t>(slot));
@@ -169,9 +210,10 @@ bool FlatDenseIndex::Remove(uint64_t id) {
   unbounded_ -= !std::isfinite(err_term_[slot]) || !std::isfinite(norm_term_[slot]);
   if (slot != last) {
     std::memcpy(data_.data() + slot * dim_, data_.data() + last * dim_, dim_ * sizeof(float));
-    std::memcpy(codes_.data() + slot * padded_dim_, codes_.data() + last * padded_dim_, padded_dim_);
+    std::vector<int8_t> x8(padded_dim_);
+    detail::LoadInt8Row(codes_.data(), last, padded_dim_, x8.data());
+    detail::StoreInt8Row(x8.data(), slot, padded_dim_, codes_.data());
     scale_[slot] = scale_[last];
-    code_sum_[slot] = code_sum_[last];
     norms_[slot] = norms_[last];
     err_term_[slot] = err_term_[last];
     norm_term_[slot] = norm_term_[last];
@@ -181,11 +223,11 @@ bool FlatDenseIndex::Remove(uint64_t id) {
   ids_.pop_back();
   norms_.pop_back();
   scale_.pop_back();
-  code_sum_.pop_back();
   err_term_.pop_back();
   norm_term_.pop_back();
   data_.resize(last * dim_);
-  codes_.resize(last * padded_dim_);
+  detail::ClearInt8Row(last, padded_dim_, codes_.data());
+  if (last % detail::kInt8Lanes == 0) codes_.resize(codes_.size() - detail::Int8BlockBytes(padded_dim_));
   return true;
 }
 
@@ -337,45 +379,50 @@ bool FlatDenseIndex::SearchQuantizedFirst(const float* queries, size_t nq, size_
       threads, std::vector<std::vector<std::pair<uint32_t, float>>>(nq));
   std::vector<char> bad(threads, 0);
   const bool l2 = metric_ == Metric::kL2;
+  // Ranges start at whole blocks of the int8 copy.
+  auto block_start = [&](size_t part) {
+    return part == threads ? n : n * part / threads / detail::kInt8Lanes * detail::kInt8Lanes;
+  };
+  const size_t block_bytes = detail::Int8BlockBytes(pd);
   auto scan = [&](size_t part) {
-    const size_t begin = n * part / threads, end = n * (part + 1) / threads;
-    std::vector<int32_t> sums(nq * kSmallDocBlock);
-    std::vector<float> low(kSmallDocBlock), hi(kSmallDocBlock);
+    const size_t begin = block_start(part), end = block_start(part + 1);
+    std::vector<int32_t> sums(nq * kQuantDocBlock);
+    std::vector<float> low(kQuantDocBlock), hi(kQuantDocBlock);
     bool overflow = false;
-    for (size_t d0 = begin; d0 < end; d0 += kSmallDocBlock) {
-      const size_t nd = std::min(kSmallDocBlock, end - d0);
-      detail::Int8DotBlock(codes_.data() + d0 * pd, code_sum_.data() + d0, nd, pd, qcodes, nq, sums.data());
+    for (size_t d0 = begin; d0 < end; d0 += kQuantDocBlock) {
+      const size_t nd = std::min(kQuantDocBlock, end - d0);
+      detail::Int8DotBlock(codes_.data() + d0 / detail::kInt8Lanes * block_bytes,
+                           (nd + detail::kInt8Lanes - 1) / detail::kInt8Lanes, pd, qcodes, nq, sums.data(),
+                           kQuantDocBlock);
       const float* sc = scale_.data() + d0;
       const float* at = err_term_.data() + d0;
       const float* bt = norm_term_.data() + d0;
       const float* nt = norms_.data() + d0;
       for (size_t q = 0; q < nq; ++q) {
-        const int32_t* sum = sums.data() + q * nd;
+        const int32_t* sum = sums.data() + q * kQuantDocBlock;
         const detail::Int8QueryTerms tq = terms[q];
         const float qn = query_norms[q], sq = qscale[q];
-        for (size_t r = 0; r < nd; ++r) {
-          const float ip = detail::Int8Approx(sum[r], sq * sc[r]);
-          const float bound = detail::Int8Bound(tq, at[r], bt[r]);
-          overflow |= !(bound < kMaxBound) | !(std::abs(ip) < kMaxApprox);
-          const float lo = ip - bound, h = ip + bound;
-          low[r] = l2 ? L2Score(lo, nt[r], qn) : lo;
-          hi[r] = l2 ? L2Score(h, nt[r], qn) : h;
-        }
+        overflow |= Intervals(l2, sum, sc, at, bt, nt, sq, tq, qn, nd, low.data(), hi.data()) != 0;
+        // The k largest lows (a min-heap), and the documents whose high reaches the current k-th
+        // largest low (the `t` of this range so far, at most the final T).
         std::vector<float>& heap = lows[part][q];
-        for (size_t r = 0; r < nd; ++r) {
-          if (heap.size() < k) {
-            heap.push_back(low[r]);
-            std::push_heap(heap.begin(), heap.end(), std::greater<>());
-          } else if (low[r] > heap.front()) {
+        std::vector<std::pair<uint32_t, float>>& keep = kept[part][q];
+        size_t r = 0;
+        for (; r < nd && heap.size() < k; ++r) {
+          heap.push_back(low[r]);
+          std::push_heap(heap.begin(), heap.end(), std::greater<>());
+          keep.emplace_back(static_cast<uint32_t>(d0 + r), hi[r]);
+        }
+        float t = heap.empty() ? 0.0f : heap.front();
+        for (; r < nd; ++r) {
+          if (low[r] > t) {
             std::pop_heap(heap.begin(), heap.end(), std::greater<>());
             heap.back() = low[r];
             std::push_heap(heap.begin(), heap.end(), std::greater<>());
+            t = heap.front();
           }
-        }
-        const float t = heap.size() < k ? -std::numeric_limits<float>::infinity() : heap.front();
-        std::vector<std::pair<uint32_t, float>>& keep = kept[part][q];
-        for (size_t r = 0; r < nd; ++r)
           if (hi[r] >= t) keep.emplace_back(static_cast<uint32_t>(d0 + r), hi[r]);
+        }
       }
     }
     bad[part] = overflow;
@@ -405,11 +452,19 @@ bool FlatDenseIndex::SearchQuantizedFirst(const float* queries, size_t nq, size_
     if (!force && total * kMaxRescoreFraction > nq * n) return false;
   }
 
-  // Float32 rescoring, the same arithmetic as the float32 pass.
+  // Float32 rescoring, the same arithmetic as the float32 pass. The rows are scattered: the next
+  // candidate's row is prefetched while the current one is scored.
+  const size_t row_bytes = dim_ * sizeof(float);
   for (size_t q = 0; q < nq; ++q) {
     TopK top(k);
     const float* qv = queries + q * dim_;
-    for (uint32_t slot : candidates[q]) {
+    const std::vector<uint32_t>& cand = candidates[q];
+    for (size_t i = 0; i < cand.size(); ++i) {
+      if (i + 1 < cand.size()) {
+        const char* next = reinterpret_cast<const char*>(data_.data() + size_t{cand[i + 1]} * dim_);
+        for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b);
+      }
+      const uint32_t slot = cand[i];
       float ip;
       detail::DotBlock(data_.data() + size_t{slot} * dim_, 1, dim_, qv, 1, &ip);
       top.Push(ids_[slot], l2 ? L2Score(ip, norms_[slot], query_norms[q]) : ip);

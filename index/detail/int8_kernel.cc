@@ -28,18 +28,32 @@ float QuantizeInt8(const float* x, size_t dim, size_t padded_dim, int8_t* out) {
   return scale;
 }
 
-int32_t Int8Sum(const int8_t* x, size_t padded_dim) {
-  int32_t s = 0;
-  for (size_t i = 0; i < padded_dim; ++i) s += x[i];
-  return s;
+namespace {
+// Byte offset of element i of row `row` in the blocked layout.
+inline size_t At(size_t row, size_t i, size_t pd) {
+  return row / kInt8Lanes * Int8BlockBytes(pd) + i / kInt8Group * (kInt8Lanes * kInt8Group) +
+         row % kInt8Lanes * kInt8Group + i % kInt8Group;
+}
+}  // namespace
+
+void StoreInt8Row(const int8_t* x8, size_t row, size_t padded_dim, uint8_t* blocks) {
+  for (size_t i = 0; i < padded_dim; ++i) blocks[At(row, i, padded_dim)] = static_cast<uint8_t>(x8[i] + 128);
+}
+
+void LoadInt8Row(const uint8_t* blocks, size_t row, size_t padded_dim, int8_t* x8) {
+  for (size_t i = 0; i < padded_dim; ++i) x8[i] = static_cast<int8_t>(blocks[At(row, i, padded_dim)] - 128);
+}
+
+void ClearInt8Row(size_t row, size_t padded_dim, uint8_t* blocks) {
+  for (size_t i = 0; i < padded_dim; ++i) blocks[At(row, i, padded_dim)] = 128;
 }
 
 double Int8Gamma(size_t padded_dim) {
-  const double nu = static_cast<double>(padded_dim + kInt8Block) * 0x1p-24;
+  const double nu = static_cast<double>(padded_dim + 128) * 0x1p-24;
   return nu / (1 - nu) * (1 + 0x1p-40);  // the double arithmetic's own rounding, upwards
 }
 
-double Float32PassUnderflow(size_t padded_dim) { return 2.0 * static_cast<double>(padded_dim + kInt8Block) * 0x1p-126; }
+double Float32PassUnderflow(size_t padded_dim) { return 2.0 * static_cast<double>(padded_dim + 128) * 0x1p-126; }
 
 double Int8ApproxUnderflow(size_t padded_dim) {
   return (1.0001 * 127.0 * 127.0 * static_cast<double>(padded_dim) + 1) * 0x1p-126;
@@ -89,7 +103,7 @@ Int8DocTerms Int8DocTermsOf(const float* x, const int8_t* x8, float scale, size_
 
 Int8QueryTerms Int8QueryTermsOf(const float* q, const int8_t* q8, float scale, size_t dim, size_t padded_dim) {
   const Norms n = NormsOf(q, q8, scale, dim);
-  const double sqrt_n_tiny = std::sqrt(static_cast<double>(padded_dim + kInt8Block)) * 0x1p-126;
+  const double sqrt_n_tiny = std::sqrt(static_cast<double>(padded_dim + 128)) * 0x1p-126;
   return {RoundUp(n.quant), RoundUp((n.err + Int8Gamma(padded_dim) * n.norm + sqrt_n_tiny) * kDoubleMargin),
           RoundUp((Float32PassUnderflow(padded_dim) + Int8ApproxUnderflow(padded_dim) + n.l1 * 0x1p-126) *
                   kDoubleMargin)};
@@ -97,118 +111,126 @@ Int8QueryTerms Int8QueryTermsOf(const float* q, const int8_t* q8, float scale, s
 
 namespace {
 
-void Int8Scalar(const int8_t* docs, size_t nd, size_t pd, const int8_t* queries, size_t nq, int32_t* out) {
-  for (size_t r = 0; r < nd; ++r) {
-    const int8_t* row = docs + r * pd;
-    for (size_t q = 0; q < nq; ++q) {
-      const int8_t* qv = queries + q * pd;
-      int32_t s = 0;
-      for (size_t j = 0; j < pd; ++j) s += int32_t{row[j]} * qv[j];
-      out[q * nd + r] = s;
+// 128 * sum(q8): what the unsigned offset of the stored bytes adds to <x8 + 128, q8>.
+inline uint32_t Offset(const int8_t* q, size_t pd) {
+  int32_t s = 0;
+  for (size_t i = 0; i < pd; ++i) s += q[i];
+  return 128u * static_cast<uint32_t>(s);
+}
+
+void Int8Scalar(const uint8_t* blocks, size_t nblocks, size_t pd, const int8_t* queries, size_t nq, int32_t* out,
+                size_t stride) {
+  for (size_t q = 0; q < nq; ++q) {
+    const int8_t* qv = queries + q * pd;
+    const uint32_t offset = Offset(qv, pd);
+    for (size_t r = 0; r < nblocks * kInt8Lanes; ++r) {
+      uint32_t s = 0;  // wrapping; the final value is exact
+      for (size_t i = 0; i < pd; ++i)
+        s += static_cast<uint32_t>(blocks[At(r, i, pd)]) * static_cast<uint32_t>(static_cast<int32_t>(qv[i]));
+      out[q * stride + r] = static_cast<int32_t>(s - offset);
     }
   }
 }
 
-// Rows per step for NQ queries with 32 vector registers (NQ x R accumulators, R rows, a query).
+// Blocks per step for NQ queries: enough independent accumulators (NQ x B) to cover vpdpbusd's
+// latency.
 template <int NQ>
-constexpr int VnniRows() {
-  constexpr int rows[] = {0, 8, 8, 6, 5, 4, 4, 3, 3};
-  return rows[NQ];
-}
-// With 16 registers (AVX2).
-template <int NQ>
-constexpr int Avx2Rows() {
-  return NQ >= 4 ? 1 : 4 / NQ;
+constexpr int VnniBlocks() {
+  return NQ >= 4 ? 1 : NQ >= 2 ? 2 : 4;
 }
 
-// Sum of the 16 int32 lanes (wrapping; the exact sum fits).
-__attribute__((target("avx512f"))) inline int32_t Sum16(__m512i v) {
-  const __m256i s = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xff, v, 0), _mm512_maskz_extracti64x4_epi64(0xff, v, 1));
-  const __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-  const __m128i w = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
-  return _mm_cvtsi128_si32(_mm_add_epi32(w, _mm_shuffle_epi32(w, _MM_SHUFFLE(2, 3, 0, 1))));
-}
-
-// AVX512-VNNI: `q` holds the queries offset to unsigned (q8 + 128); vpdpbusd adds four u8 x s8
-// products per int32 lane (no saturation). Every lane sum is below 2^31 in magnitude.
-template <int NQ, int R>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void VnniRows(const int8_t* docs, const int32_t* sums,
-                                                                     size_t r, size_t nd, size_t pd,
-                                                                     const uint8_t* q, int32_t* out) {
-  __m512i acc[R][NQ];
+// AVX512-VNNI over B blocks: per group of 4 elements one 64-byte load per block and one
+// vpdpbusd per (block, query) with the query's 4 bytes broadcast.
+template <int NQ, int B>
+__attribute__((target("avx512f,avx512vnni"))) void VnniBlocksRun(const uint8_t* blocks, size_t b0, size_t pd,
+                                                                 const int8_t* q, const uint32_t* offsets,
+                                                                 int32_t* out, size_t stride) {
+  const size_t bytes = Int8BlockBytes(pd);
+  __m512i acc[B][NQ];
 #pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
+  for (int b = 0; b < B; ++b)
 #pragma GCC unroll 8
-    for (int k = 0; k < NQ; ++k) acc[i][k] = _mm512_setzero_si512();
-  for (size_t j = 0; j < pd; j += 64) {
-    __m512i v[R];
+    for (int k = 0; k < NQ; ++k) acc[b][k] = _mm512_setzero_si512();
+  const uint8_t* base = blocks + b0 * bytes;
+  for (size_t g = 0; g < pd / kInt8Group; ++g) {
+    __m512i v[B];
 #pragma GCC unroll 8
-    for (int i = 0; i < R; ++i) v[i] = _mm512_loadu_si512(docs + (r + i) * pd + j);
+    for (int b = 0; b < B; ++b) v[b] = _mm512_loadu_si512(base + b * bytes + g * 64);
 #pragma GCC unroll 8
     for (int k = 0; k < NQ; ++k) {
-      const __m512i qk = _mm512_loadu_si512(q + k * pd + j);
+      int32_t q4;
+      __builtin_memcpy(&q4, q + k * pd + g * kInt8Group, sizeof(q4));
+      const __m512i qk = _mm512_set1_epi32(q4);
 #pragma GCC unroll 8
-      for (int i = 0; i < R; ++i) acc[i][k] = _mm512_dpbusd_epi32(acc[i][k], qk, v[i]);
+      for (int b = 0; b < B; ++b) acc[b][k] = _mm512_dpbusd_epi32(acc[b][k], v[b], qk);
     }
   }
 #pragma GCC unroll 8
-  for (int i = 0; i < R; ++i) {
-    const uint32_t offset = 128u * static_cast<uint32_t>(sums[r + i]);
+  for (int k = 0; k < NQ; ++k) {
+    const __m512i off = _mm512_set1_epi32(static_cast<int32_t>(offsets[k]));
 #pragma GCC unroll 8
-    for (int k = 0; k < NQ; ++k)
-      out[k * nd + r + i] = static_cast<int32_t>(static_cast<uint32_t>(Sum16(acc[i][k])) - offset);
+    for (int b = 0; b < B; ++b)
+      _mm512_storeu_si512(out + k * stride + (b0 + b) * kInt8Lanes, _mm512_sub_epi32(acc[b][k], off));
   }
 }
 
 template <int NQ>
-void VnniKernel(const int8_t* docs, const int32_t* sums, size_t nd, size_t pd, const uint8_t* q, int32_t* out) {
-  constexpr int R = VnniRows<NQ>();
-  size_t r = 0;
-  for (; r + R <= nd; r += R) VnniRows<NQ, R>(docs, sums, r, nd, pd, q, out);
-  for (; r < nd; ++r) VnniRows<NQ, 1>(docs, sums, r, nd, pd, q, out);
+void VnniKernel(const uint8_t* blocks, size_t nblocks, size_t pd, const int8_t* q, const uint32_t* offsets,
+                int32_t* out, size_t stride) {
+  constexpr int B = VnniBlocks<NQ>();
+  size_t b = 0;
+  for (; b + B <= nblocks; b += B) VnniBlocksRun<NQ, B>(blocks, b, pd, q, offsets, out, stride);
+  for (; b < nblocks; ++b) VnniBlocksRun<NQ, 1>(blocks, b, pd, q, offsets, out, stride);
 }
 
-__attribute__((target("avx2"))) inline int32_t Sum8(__m256i v) {
-  const __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  const __m128i w = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
-  return _mm_cvtsi128_si32(_mm_add_epi32(w, _mm_shuffle_epi32(w, _MM_SHUFFLE(2, 3, 0, 1))));
-}
-
-// AVX2: 16 bytes of a stored vector sign-extended to int16 (vpmovsxbw), multiplied by the
-// query's int16 copy and adjacent pairs added into int32 (vpmaddwd: |pair| <= 2 * 127^2, exact;
-// vpmaddubsw would saturate at int16).
-template <int NQ, int R>
-__attribute__((target("avx2"))) void Avx2Rows(const int8_t* docs, size_t r, size_t nd, size_t pd, const int16_t* q,
-                                              int32_t* out) {
-  __m256i acc[R][NQ];
+// AVX2, one block at a time: 16 bytes (4 elements of 4 rows) widened to int16 (vpmovzxbw) and
+// multiplied by the query's 4 elements as int16 (vpmaddwd: adjacent pairs into int32, exact),
+// so each row gets two int32 lanes; four such registers cover the 16 rows, and a final hadd +
+// permute gives one lane per row.
+template <int NQ>
+__attribute__((target("avx2"))) void Avx2Block(const uint8_t* blocks, size_t b0, size_t pd, const int8_t* q,
+                                               const uint32_t* offsets, int32_t* out, size_t stride) {
+  const uint8_t* base = blocks + b0 * Int8BlockBytes(pd);
+  __m256i acc[NQ][4];
 #pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
+  for (int k = 0; k < NQ; ++k)
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) acc[k][c] = _mm256_setzero_si256();
+  for (size_t g = 0; g < pd / kInt8Group; ++g) {
+    __m256i v[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c)
+      v[c] = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + g * 64 + c * 16)));
 #pragma GCC unroll 8
-    for (int k = 0; k < NQ; ++k) acc[i][k] = _mm256_setzero_si256();
-  for (size_t j = 0; j < pd; j += 16) {
-#pragma GCC unroll 8
-    for (int i = 0; i < R; ++i) {
-      const __m256i v =
-          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(docs + (r + i) * pd + j)));
-#pragma GCC unroll 8
-      for (int k = 0; k < NQ; ++k)
-        acc[i][k] = _mm256_add_epi32(
-            acc[i][k],
-            _mm256_madd_epi16(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k * pd + j))));
+    for (int k = 0; k < NQ; ++k) {
+      const int8_t* qg = q + k * pd + g * kInt8Group;
+      const __m256i qk = _mm256_set1_epi64x(static_cast<int64_t>(
+          (static_cast<uint64_t>(static_cast<uint16_t>(qg[0]))) |
+          (static_cast<uint64_t>(static_cast<uint16_t>(qg[1])) << 16) |
+          (static_cast<uint64_t>(static_cast<uint16_t>(qg[2])) << 32) |
+          (static_cast<uint64_t>(static_cast<uint16_t>(qg[3])) << 48)));
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) acc[k][c] = _mm256_add_epi32(acc[k][c], _mm256_madd_epi16(v[c], qk));
     }
   }
 #pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
-#pragma GCC unroll 8
-    for (int k = 0; k < NQ; ++k) out[k * nd + r + i] = Sum8(acc[i][k]);
+  for (int k = 0; k < NQ; ++k) {
+    const __m256i off = _mm256_set1_epi32(static_cast<int32_t>(offsets[k]));
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      // acc[k][2h] holds rows 8h..8h+3 (two lanes each), acc[k][2h+1] rows 8h+4..8h+7.
+      const __m256i s = _mm256_hadd_epi32(acc[k][2 * h], acc[k][2 * h + 1]);  // rows 0 1 4 5 | 2 3 6 7
+      const __m256i rows = _mm256_permute4x64_epi64(s, _MM_SHUFFLE(3, 1, 2, 0));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k * stride + b0 * kInt8Lanes + 8 * h),
+                          _mm256_sub_epi32(rows, off));
+    }
+  }
 }
 
 template <int NQ>
-void Avx2Kernel(const int8_t* docs, size_t nd, size_t pd, const int16_t* q, int32_t* out) {
-  constexpr int R = Avx2Rows<NQ>();
-  size_t r = 0;
-  for (; r + R <= nd; r += R) Avx2Rows<NQ, R>(docs, r, nd, pd, q, out);
-  for (; r < nd; ++r) Avx2Rows<NQ, 1>(docs, r, nd, pd, q, out);
+void Avx2Kernel(const uint8_t* blocks, size_t nblocks, size_t pd, const int8_t* q, const uint32_t* offsets,
+                int32_t* out, size_t stride) {
+  for (size_t b = 0; b < nblocks; ++b) Avx2Block<NQ>(blocks, b, pd, q, offsets, out, stride);
 }
 
 // Calls F<NQ>::Run for NQ = nq in 1..8.
@@ -243,14 +265,16 @@ void ForQueries(size_t nq, Args... args) {
 }
 template <int NQ>
 struct RunVnni {
-  static void Run(const int8_t* d, const int32_t* s, size_t nd, size_t pd, const uint8_t* q, int32_t* o) {
-    VnniKernel<NQ>(d, s, nd, pd, q, o);
+  static void Run(const uint8_t* d, size_t nb, size_t pd, const int8_t* q, const uint32_t* off, int32_t* o,
+                  size_t stride) {
+    VnniKernel<NQ>(d, nb, pd, q, off, o, stride);
   }
 };
 template <int NQ>
 struct RunAvx2 {
-  static void Run(const int8_t* d, size_t nd, size_t pd, const int16_t* q, int32_t* o) {
-    Avx2Kernel<NQ>(d, nd, pd, q, o);
+  static void Run(const uint8_t* d, size_t nb, size_t pd, const int8_t* q, const uint32_t* off, int32_t* o,
+                  size_t stride) {
+    Avx2Kernel<NQ>(d, nb, pd, q, off, o, stride);
   }
 };
 
@@ -261,8 +285,7 @@ bool Supported(Int8Isa isa) {
     case Int8Isa::kAvx2:
       return __builtin_cpu_supports("avx2");
     case Int8Isa::kAvx512Vnni:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vnni");
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
   }
   return false;
 }
@@ -276,49 +299,35 @@ Int8Isa BestIsa() {
 
 constexpr size_t kGroup = 8;  // queries per kernel pass
 
-// The queries offset to unsigned bytes (q8 + 128) for vpdpbusd.
-const uint8_t* OffsetQueries(const int8_t* queries, size_t nq, size_t pd) {
-  thread_local std::vector<uint8_t> buf;
-  buf.resize(nq * pd);
-  for (size_t i = 0; i < nq * pd; ++i) buf[i] = static_cast<uint8_t>(queries[i] + 128);
-  return buf.data();
-}
-
-// The queries widened to int16 for vpmaddwd.
-const int16_t* WidenQueries(const int8_t* queries, size_t nq, size_t pd) {
-  thread_local std::vector<int16_t> buf;
-  buf.resize(nq * pd);
-  for (size_t i = 0; i < nq * pd; ++i) buf[i] = queries[i];
-  return buf.data();
-}
-
 }  // namespace
 
-bool Int8DotBlockWith(Int8Isa isa, const int8_t* docs, const int32_t* doc_sums, size_t nd, size_t padded_dim,
-                      const int8_t* queries, size_t nq, int32_t* out) {
+bool Int8DotBlockWith(Int8Isa isa, const uint8_t* blocks, size_t nblocks, size_t padded_dim, const int8_t* queries,
+                      size_t nq, int32_t* out, size_t stride) {
   if (!Supported(isa)) return false;
   for (size_t q0 = 0; q0 < nq; q0 += kGroup) {
     const size_t g = std::min(kGroup, nq - q0);
     const int8_t* q = queries + q0 * padded_dim;
-    int32_t* o = out + q0 * nd;
+    int32_t* o = out + q0 * stride;
+    uint32_t offsets[kGroup];
+    for (size_t k = 0; k < g; ++k) offsets[k] = Offset(q + k * padded_dim, padded_dim);
     switch (isa) {
       case Int8Isa::kAvx512Vnni:
-        ForQueries<RunVnni>(g, docs, doc_sums, nd, padded_dim, OffsetQueries(q, g, padded_dim), o);
+        ForQueries<RunVnni>(g, blocks, nblocks, padded_dim, q, offsets, o, stride);
         break;
       case Int8Isa::kAvx2:
-        ForQueries<RunAvx2>(g, docs, nd, padded_dim, WidenQueries(q, g, padded_dim), o);
+        ForQueries<RunAvx2>(g, blocks, nblocks, padded_dim, q, offsets, o, stride);
         break;
       case Int8Isa::kScalar:
-        Int8Scalar(docs, nd, padded_dim, q, g, o);
+        Int8Scalar(blocks, nblocks, padded_dim, q, g, o, stride);
         break;
     }
   }
   return true;
 }
 
-void Int8DotBlock(const int8_t* docs, const int32_t* doc_sums, size_t nd, size_t padded_dim, const int8_t* queries,
-                  size_t nq, int32_t* out) {
-  Int8DotBlockWith(BestIsa(), docs, doc_sums, nd, padded_dim, queries, nq, out);
+void Int8DotBlock(const uint8_t* blocks, size_t nblocks, size_t padded_dim, const int8_t* queries, size_t nq,
+                  int32_t* out, size_t stride) {
+  Int8DotBlockWith(BestIsa(), blocks, nblocks, padded_dim, queries, nq, out, stride);
 }
 
 }  // namespace m3vdb::index::detail

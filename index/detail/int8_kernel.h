@@ -5,14 +5,21 @@
 // Quantization (QuantizeInt8), per vector: scale s = fl(max_i |x_i| / 127) and x8_i =
 // round(x_i / s) clamped to [-127, 127], so the vector stands for x^ = s * x8. When s would be
 // below FLT_MIN (or x is zero) s = 0 and x8 = 0; when x has non-finite elements s is +infinity and
-// x8 = 0 (the caller's error terms are then infinite). Vectors are stored padded with zeros to a
-// multiple of kInt8Block elements (Int8PaddedDim).
+// x8 = 0 (the caller's error terms are then infinite). Vectors are padded with zeros to a
+// multiple of kInt8Group elements (Int8PaddedDim).
 //
-// `Int8DotBlock` computes <q8, x8> exactly as int32 (|<q8,x8>| <= 127^2 * padded_dim < 2^31
-// for padded_dim <= kInt8MaxPaddedDim), so every instruction set gives bit-identical sums. It
-// dispatches at run time (no -march flags) to AVX512-VNNI (`vpdpbusd`, unsigned x signed bytes:
-// the query is offset to q8 + 128 and 128 * sum(x8) subtracted again, which needs each stored
-// vector's element sum), AVX2 (bytes sign-extended to int16, `vpmaddwd`), else portable code.
+// Stored vectors live in blocks of kInt8Lanes (16) vectors, offset to unsigned bytes (x8 + 128,
+// so the padding and unused rows hold 128) and interleaved by groups of 4 elements: element i of
+// row l of a block is at byte (i / 4) * 64 + l * 4 + i % 4 of the block (16 * padded_dim bytes).
+// One 64-byte load then holds the same 4 elements of 16 vectors, and AVX512-VNNI `vpdpbusd`
+// (unsigned x signed bytes, four products per int32 lane) with the query's 4 elements broadcast
+// adds them into 16 lanes, one per vector: no horizontal sums. The 128 offset comes back out as
+// 128 * sum(q8) per query.
+//
+// `Int8DotBlock` computes <q8, x8> exactly as int32 (every partial sum is below 255 * 127 *
+// padded_dim < 2^31 for padded_dim <= kInt8MaxPaddedDim), so every instruction set gives
+// bit-identical sums. It dispatches at run time (no -march flags) to AVX512-VNNI, AVX2 (bytes
+// widened to int16, `vpmaddwd`; `vpmaddubsw` would saturate), else portable code.
 #pragma once
 
 #include <cstddef>
@@ -20,19 +27,25 @@
 
 namespace m3vdb::index::detail {
 
-inline constexpr size_t kInt8Block = 64;  // bytes per 512-bit register
+inline constexpr size_t kInt8Group = 4;   // elements per int32 lane of vpdpbusd
+inline constexpr size_t kInt8Lanes = 16;  // stored vectors per block (int32 lanes of a 512-bit register)
 // Largest padded dimension the kernels take (keeps every int32 sum, with the u8 offset, exact).
 inline constexpr size_t kInt8MaxPaddedDim = size_t{1} << 16;
 
-inline size_t Int8PaddedDim(size_t dim) { return (dim + kInt8Block - 1) / kInt8Block * kInt8Block; }
+inline size_t Int8PaddedDim(size_t dim) { return (dim + kInt8Group - 1) / kInt8Group * kInt8Group; }
+// Bytes of one block of kInt8Lanes stored vectors.
+inline size_t Int8BlockBytes(size_t padded_dim) { return kInt8Lanes * padded_dim; }
 
 // Writes x8 (out[0, dim), zeros up to padded_dim) and returns the scale s (see above).
 float QuantizeInt8(const float* x, size_t dim, size_t padded_dim, int8_t* out);
-// Sum of the padded_dim elements of an int8 vector.
-int32_t Int8Sum(const int8_t* x, size_t padded_dim);
+// Writes x8 (padded_dim elements) as row `row` of the blocks starting at `blocks`, and reads it
+// back; ClearInt8Row sets it to the padding value (all elements 0).
+void StoreInt8Row(const int8_t* x8, size_t row, size_t padded_dim, uint8_t* blocks);
+void LoadInt8Row(const uint8_t* blocks, size_t row, size_t padded_dim, int8_t* x8);
+void ClearInt8Row(size_t row, size_t padded_dim, uint8_t* blocks);
 
-// gamma_n = n u / (1 - n u) with u = 2^-24 and n = padded_dim + kInt8Block (margin for the final
-// reductions): the relative bound on float32 accumulation of n terms in any order (Higham,
+// gamma_n = n u / (1 - n u) with u = 2^-24 and n = padded_dim + 128 (margin for the float32
+// pass's padding and final reductions): the relative bound on float32 accumulation of n terms in any order (Higham,
 // "Accuracy and Stability of Numerical Algorithms", 3.1), rounded up. Requires padded_dim < 2^20.
 double Int8Gamma(size_t padded_dim);
 // Absolute bound on what flush-to-zero / gradual underflow can add to the float32 pass's sum of
@@ -62,22 +75,22 @@ struct Int8QueryTerms {
 // are +infinity when x has non-finite elements or a sum overflows.
 Int8DocTerms Int8DocTermsOf(const float* x, const int8_t* x8, float scale, size_t dim, size_t padded_dim);
 Int8QueryTerms Int8QueryTermsOf(const float* q, const int8_t* q8, float scale, size_t dim, size_t padded_dim);
-// B' = 1.125 (c a + d b + A) in float32: fl(approx - B') and fl(approx + B') bracket the float32
-// kernel's inner product (step 4 of the proof).
+// B' = (1 + 2^-5) (c a + d b + A) in float32: fl(approx - B') and fl(approx + B') bracket the
+// float32 kernel's inner product (step 4 of the proof).
 inline float Int8Bound(const Int8QueryTerms& q, float doc_err, float doc_norm) {
-  return 1.125f * (q.c * doc_err + q.d * doc_norm + q.a);
+  return 1.03125f * (q.c * doc_err + q.d * doc_norm + q.a);
 }
 
-// out[q * nd + r] = <queries[q], docs[r]> exactly, for q < nq, r < nd. `docs` is nd x padded_dim
-// int8 row-major, `doc_sums[r]` = Int8Sum(docs[r]), `queries` nq x padded_dim; padded_dim is a
-// multiple of kInt8Block, at most kInt8MaxPaddedDim, the padding zero, and every element in
-// [-127, 127].
-void Int8DotBlock(const int8_t* docs, const int32_t* doc_sums, size_t nd, size_t padded_dim, const int8_t* queries,
-                  size_t nq, int32_t* out);
+// out[q * stride + r] = <queries[q], x8 of row r> exactly, for q < nq and r < nblocks *
+// kInt8Lanes (rows beyond those stored give 0). `blocks`: nblocks blocks in the layout above;
+// `queries` nq x padded_dim int8 in [-127, 127], padding zero; padded_dim a multiple of
+// kInt8Group, at most kInt8MaxPaddedDim; stride >= nblocks * kInt8Lanes.
+void Int8DotBlock(const uint8_t* blocks, size_t nblocks, size_t padded_dim, const int8_t* queries, size_t nq,
+                  int32_t* out, size_t stride);
 
 // The same with a chosen instruction set (for tests); false, doing nothing, when this CPU lacks it.
 enum class Int8Isa { kScalar, kAvx2, kAvx512Vnni };
-bool Int8DotBlockWith(Int8Isa isa, const int8_t* docs, const int32_t* doc_sums, size_t nd, size_t padded_dim,
-                      const int8_t* queries, size_t nq, int32_t* out);
+bool Int8DotBlockWith(Int8Isa isa, const uint8_t* blocks, size_t nblocks, size_t padded_dim, const int8_t* queries,
+                      size_t nq, int32_t* out, size_t stride);
 
 }  // namespace m3vdb::index::detail
