@@ -1,4 +1,5 @@
 #include <cblas.h>
+#include <emmintrin.h>
 
 #include <algorithm>
 #include <bit>
@@ -414,14 +415,27 @@ bool FlatDenseIndex::SearchQuantizedFirst(const float* queries, size_t nq, size_
           keep.emplace_back(static_cast<uint32_t>(d0 + r), hi[r]);
         }
         float t = heap.empty() ? 0.0f : heap.front();
-        for (; r < nd; ++r) {
-          if (low[r] > t) {
-            std::pop_heap(heap.begin(), heap.end(), std::greater<>());
-            heap.back() = low[r];
-            std::push_heap(heap.begin(), heap.end(), std::greater<>());
-            t = heap.front();
+        while (r < nd) {
+          // Most runs of 16 documents have every high below t (and low <= high): skip them.
+          if (r + 16 <= nd) {
+            const __m128 tv = _mm_set1_ps(t);
+            const float* h = hi.data() + r;
+            const __m128 any = _mm_or_ps(_mm_or_ps(_mm_cmpge_ps(_mm_loadu_ps(h), tv), _mm_cmpge_ps(_mm_loadu_ps(h + 4), tv)),
+                                         _mm_or_ps(_mm_cmpge_ps(_mm_loadu_ps(h + 8), tv), _mm_cmpge_ps(_mm_loadu_ps(h + 12), tv)));
+            if (_mm_movemask_ps(any) == 0) {
+              r += 16;
+              continue;
+            }
           }
-          if (hi[r] >= t) keep.emplace_back(static_cast<uint32_t>(d0 + r), hi[r]);
+          for (const size_t stop = std::min(r + 16, nd); r < stop; ++r) {
+            if (low[r] > t) {
+              std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+              heap.back() = low[r];
+              std::push_heap(heap.begin(), heap.end(), std::greater<>());
+              t = heap.front();
+            }
+            if (hi[r] >= t) keep.emplace_back(static_cast<uint32_t>(d0 + r), hi[r]);
+          }
         }
       }
     }
