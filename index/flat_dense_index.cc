@@ -149,8 +149,8 @@ FlatDenseIndex::FlatDenseIndex(uint32_t dim, Metric metric)
 size_t FlatDenseIndex::memory_bytes() const {
   return data_.capacity() * sizeof(float) + norms_.capacity() * sizeof(float) +
          ids_.capacity() * sizeof(uint64_t) + slot_of_.size() * (sizeof(uint64_t) + sizeof(uint32_t) + 16) +
-         codes_.capacity() * sizeof(uint8_t) + scale_.capacity() * sizeof(float) + err_term_.capacity() * sizeof(float) +
-         norm_term_.capacity() * sizeof(float);
+         codes_.capacity() * sizeof(uint8_t) + scale_.capacity() * sizeof(float) +
+         err_term_.capacity() * sizeof(float) + norm_term_.capacity() * sizeof(float);
 }
 
 size_t FlatDenseIndex::last_rescored() { return t_last_rescored; }
@@ -420,8 +420,9 @@ bool FlatDenseIndex::SearchQuantizedFirst(const float* queries, size_t nq, size_
           if (r + 16 <= nd) {
             const __m128 tv = _mm_set1_ps(t);
             const float* h = hi.data() + r;
-            const __m128 any = _mm_or_ps(_mm_or_ps(_mm_cmpge_ps(_mm_loadu_ps(h), tv), _mm_cmpge_ps(_mm_loadu_ps(h + 4), tv)),
-                                         _mm_or_ps(_mm_cmpge_ps(_mm_loadu_ps(h + 8), tv), _mm_cmpge_ps(_mm_loadu_ps(h + 12), tv)));
+            const __m128 any =
+                _mm_or_ps(_mm_or_ps(_mm_cmpge_ps(_mm_loadu_ps(h), tv), _mm_cmpge_ps(_mm_loadu_ps(h + 4), tv)),
+                          _mm_or_ps(_mm_cmpge_ps(_mm_loadu_ps(h + 8), tv), _mm_cmpge_ps(_mm_loadu_ps(h + 12), tv)));
             if (_mm_movemask_ps(any) == 0) {
               r += 16;
               continue;

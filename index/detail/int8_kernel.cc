@@ -104,9 +104,9 @@ Int8DocTerms Int8DocTermsOf(const float* x, const int8_t* x8, float scale, size_
 Int8QueryTerms Int8QueryTermsOf(const float* q, const int8_t* q8, float scale, size_t dim, size_t padded_dim) {
   const Norms n = NormsOf(q, q8, scale, dim);
   const double sqrt_n_tiny = std::sqrt(static_cast<double>(padded_dim + 128)) * 0x1p-126;
-  return {RoundUp(n.quant), RoundUp((n.err + Int8Gamma(padded_dim) * n.norm + sqrt_n_tiny) * kDoubleMargin),
-          RoundUp((Float32PassUnderflow(padded_dim) + Int8ApproxUnderflow(padded_dim) + n.l1 * 0x1p-126) *
-                  kDoubleMargin)};
+  return {
+      RoundUp(n.quant), RoundUp((n.err + Int8Gamma(padded_dim) * n.norm + sqrt_n_tiny) * kDoubleMargin),
+      RoundUp((Float32PassUnderflow(padded_dim) + Int8ApproxUnderflow(padded_dim) + n.l1 * 0x1p-126) * kDoubleMargin)};
 }
 
 namespace {
@@ -143,8 +143,8 @@ constexpr int VnniBlocks() {
 // vpdpbusd per (block, query) with the query's 4 bytes broadcast.
 template <int NQ, int B>
 __attribute__((target("avx512f,avx512vnni"))) void VnniBlocksRun(const uint8_t* blocks, size_t b0, size_t pd,
-                                                                 const int8_t* q, const uint32_t* offsets,
-                                                                 int32_t* out, size_t stride) {
+                                                                 const int8_t* q, const uint32_t* offsets, int32_t* out,
+                                                                 size_t stride) {
   const size_t bytes = Int8BlockBytes(pd);
   __m512i acc[B][NQ];
 #pragma GCC unroll 8
@@ -204,11 +204,11 @@ __attribute__((target("avx2"))) void Avx2Block(const uint8_t* blocks, size_t b0,
 #pragma GCC unroll 8
     for (int k = 0; k < NQ; ++k) {
       const int8_t* qg = q + k * pd + g * kInt8Group;
-      const __m256i qk = _mm256_set1_epi64x(static_cast<int64_t>(
-          (static_cast<uint64_t>(static_cast<uint16_t>(qg[0]))) |
-          (static_cast<uint64_t>(static_cast<uint16_t>(qg[1])) << 16) |
-          (static_cast<uint64_t>(static_cast<uint16_t>(qg[2])) << 32) |
-          (static_cast<uint64_t>(static_cast<uint16_t>(qg[3])) << 48)));
+      const __m256i qk =
+          _mm256_set1_epi64x(static_cast<int64_t>((static_cast<uint64_t>(static_cast<uint16_t>(qg[0]))) |
+                                                  (static_cast<uint64_t>(static_cast<uint16_t>(qg[1])) << 16) |
+                                                  (static_cast<uint64_t>(static_cast<uint16_t>(qg[2])) << 32) |
+                                                  (static_cast<uint64_t>(static_cast<uint16_t>(qg[3])) << 48)));
 #pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) acc[k][c] = _mm256_add_epi32(acc[k][c], _mm256_madd_epi16(v[c], qk));
     }
@@ -292,8 +292,8 @@ bool Supported(Int8Isa isa) {
 
 Int8Isa BestIsa() {
   static const Int8Isa isa = Supported(Int8Isa::kAvx512Vnni) ? Int8Isa::kAvx512Vnni
-                             : Supported(Int8Isa::kAvx2)      ? Int8Isa::kAvx2
-                                                              : Int8Isa::kScalar;
+                             : Supported(Int8Isa::kAvx2)     ? Int8Isa::kAvx2
+                                                             : Int8Isa::kScalar;
   return isa;
 }
 
