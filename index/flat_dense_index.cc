@@ -136,9 +136,13 @@ __attribute__((target_clones("avx512f", "default"), optimize("vect-cost-model=dy
 //    below that of k other documents (each >= its low >= T), so it is not in the float32 top-k,
 //    whatever the tie-breaking. (Split over threads, each range keeps its own k largest lows,
 //    and drops early only documents whose high is below its range's current k-th largest low,
-//    which is at most T.) Every other document is rescored with detail::DotBlock and
-//    L2Score as in the float32 pass (the same float32 scores), and the top-k of those (ties to
-//    the smaller id, TopK) is the float32 pass's top-k: the same ids and the same scores.
+//    which is at most T.) The other documents (the candidates) are rescored with
+//    detail::DotBlock and L2Score as in the float32 pass (the same float32 scores), in order of
+//    decreasing high; once k are scored, a candidate whose high is below the k-th best of those
+//    scores, and every candidate after it (high no larger), has a float32 score below k scored
+//    documents' and is not in the top-k either, so the rescoring stops there. The top-k of the
+//    scored documents (ties to the smaller id, TopK) is the float32 pass's top-k: the same ids
+//    and the same scores.
 // ---------------------------------------------------------------------------------------------
 
 FlatDenseIndex::FlatDenseIndex(uint32_t dim, Metric metric)
@@ -448,8 +452,8 @@ bool FlatDenseIndex::SearchQuantizedFirst(const float* queries, size_t nq, size_
   for (std::thread& t : helpers) t.join();
   if (std::find(bad.begin(), bad.end(), 1) != bad.end()) return false;
 
-  // Candidates per query: slots whose high reaches the k-th largest low.
-  std::vector<std::vector<uint32_t>> candidates(nq);
+  // Candidates per query: (high, slot) of the documents whose high reaches the k-th largest low.
+  std::vector<std::vector<std::pair<float, uint32_t>>> candidates(nq);
   size_t total = 0;
   for (size_t q = 0; q < nq; ++q) {
     std::vector<float> all;
@@ -459,34 +463,40 @@ bool FlatDenseIndex::SearchQuantizedFirst(const float* queries, size_t nq, size_
       std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k - 1), all.end(), std::greater<>());
       t = all[k - 1];
     }
-    std::vector<uint32_t>& cand = candidates[q];
+    std::vector<std::pair<float, uint32_t>>& cand = candidates[q];
     for (size_t part = 0; part < threads; ++part)
       for (const auto& [slot, high] : kept[part][q])
-        if (high >= t) cand.push_back(slot);
+        if (high >= t) cand.emplace_back(high, slot);
     total += cand.size();
     if (!force && total * kMaxRescoreFraction > nq * n) return false;
   }
 
-  // Float32 rescoring, the same arithmetic as the float32 pass. The rows are scattered: the next
-  // candidate's row is prefetched while the current one is scored.
+  // Float32 rescoring, the same arithmetic as the float32 pass, in order of decreasing high,
+  // stopping at the first candidate whose high is below the k-th best float32 score so far (step
+  // 6 of the proof). The rows are scattered: the next candidate's row is prefetched while the
+  // current one is scored.
   const size_t row_bytes = dim_ * sizeof(float);
+  size_t rescored = 0;
   for (size_t q = 0; q < nq; ++q) {
     TopK top(k);
     const float* qv = queries + q * dim_;
-    const std::vector<uint32_t>& cand = candidates[q];
+    std::vector<std::pair<float, uint32_t>>& cand = candidates[q];
+    std::sort(cand.begin(), cand.end(), std::greater<>());
     for (size_t i = 0; i < cand.size(); ++i) {
+      if (cand[i].first < top.threshold()) break;
       if (i + 1 < cand.size()) {
-        const char* next = reinterpret_cast<const char*>(data_.data() + size_t{cand[i + 1]} * dim_);
+        const char* next = reinterpret_cast<const char*>(data_.data() + size_t{cand[i + 1].second} * dim_);
         for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b);
       }
-      const uint32_t slot = cand[i];
+      const uint32_t slot = cand[i].second;
       float ip;
       detail::DotBlock(data_.data() + size_t{slot} * dim_, 1, dim_, qv, 1, &ip);
       top.Push(ids_[slot], l2 ? L2Score(ip, norms_[slot], query_norms[q]) : ip);
+      ++rescored;
     }
     (*out)[q] = top.Take();
   }
-  t_last_rescored = total;
+  t_last_rescored = rescored;
   return true;
 }
 
