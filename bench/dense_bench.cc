@@ -166,8 +166,9 @@ void RegisterAll() {
               ->Unit(benchmark::kMillisecond);
           // k = 100, what Collection::Search asks the index for by default (rerank_k 100).
           if (batch <= 8) {
-            const std::string name100 = std::string("dense/") + (metric == Metric::kL2 ? "l2" : "ip") +
-                                        "/batch:" + std::to_string(batch) + "/k:100/threads:" + std::to_string(threads) + "/" + engine_name;
+            const std::string name100 = std::string("dense/") + (metric == Metric::kL2 ? "l2" : "ip") + "/batch:" +
+                                        std::to_string(batch) + "/k:100/threads:" + std::to_string(threads) + "/" +
+                                        engine_name;
             benchmark::RegisterBenchmark(name100.c_str(), BM_DenseSearch, metric, engine, batch, threads, size_t{100})
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);

@@ -3,8 +3,9 @@
 // data full of near-ties, duplicates, vectors that differ only below float32 or int8 precision
 // (identical int8 copies: the bound must send them to the float32 rescoring), zero vectors and
 // queries, large and tiny magnitudes, non-finite vectors, through Add / Remove / replace (slots
-// move between the int8 copy's blocks), for k = 1, 10, 100 and k > size. The float32 pass itself is checked against double
-// brute force by flat_dense_index_test.cc; here it is also checked loosely.
+// move between the int8 copy's blocks), for k = 1, 10, 100 and k > size. The float32 pass
+// itself is checked against double brute force by flat_dense_index_test.cc; here it is also
+// checked loosely.
 #include <gtest/gtest.h>
 
 #include <algorithm>
