@@ -3,15 +3,15 @@
 //
 // Data: Fashion-MNIST from Debian's dataset-fashion-mnist, 60,000 base vectors and 10,000 query
 // vectors of dimension 784 (pixels / 255). For inner product every row is L2-normalized.
-// Cases: batches of 1000 and of 8 queries (a few coalesced searches) and single queries,
-// k = 10, both metrics, 1 and 2 threads; batches of 1 and 8 also with k = 100 on 1 thread
-// ("k:100" in the name: what Collection::Search asks the index for with the default rerank_k)
+// Cases: batches of 1000, of 8 and 4 queries (a few coalesced searches) and single queries,
+// k = 10, both metrics, 1 and 2 threads; batches of 1, 4 and 8 also with k = 100 ("k:100" in the
+// name: what Collection::Search asks the index for with the default rerank_k)
 // (OpenBLAS threads for both libraries, OpenMP threads for FAISS's own loops).
-// Engines: "m3vdb" is FlatDenseIndex as configured by default (batches of up to 8 queries scan a
-// bfloat16 copy first and rescore in float32 the documents the error bound cannot exclude);
-// "m3vdb_f32" (batches of 1 and 8 only) forces the float32 pass for those batches; "faiss".
+// Engines: "m3vdb" is FlatDenseIndex as configured by default (batches of up to 8 queries scan an
+// int8 copy first and rescore in float32 the documents the error bound cannot exclude);
+// "m3vdb_f32" (batches of up to 8 only) forces the float32 pass for those batches; "faiss".
 // Both m3vdb engines return the same ids and scores. Counter `rescored`: documents rescored in
-// float32 per query by the bf16-first path (0 when it fell back to the float32 pass).
+// float32 per query by the int8-first path (0 when it fell back to the float32 pass).
 // Counters: queries/s, and `agree`: the mean fraction of FAISS's top-10 ids that m3vdb also
 // returns, over the first 1000 queries (1.0 unless the two disagree on near-ties).
 //
@@ -153,7 +153,7 @@ void BM_DenseSearch(benchmark::State& state, Metric metric, Engine engine, size_
 
 void RegisterAll() {
   for (auto metric : {Metric::kL2, Metric::kInnerProduct}) {
-    for (size_t batch : {size_t{1000}, size_t{8}, size_t{1}}) {
+    for (size_t batch : {size_t{1000}, size_t{8}, size_t{4}, size_t{1}}) {
       for (int threads : {1, 2}) {
         for (auto engine : {Engine::kM3vdb, Engine::kM3vdbF32, Engine::kFaiss}) {
           if (engine == Engine::kM3vdbF32 && batch > 8) continue;  // the float32 option is for small batches
@@ -165,9 +165,10 @@ void RegisterAll() {
               ->UseRealTime()
               ->Unit(benchmark::kMillisecond);
           // k = 100, what Collection::Search asks the index for by default (rerank_k 100).
-          if (batch <= 8 && threads == 1) {
-            const std::string name100 = std::string("dense/") + (metric == Metric::kL2 ? "l2" : "ip") +
-                                        "/batch:" + std::to_string(batch) + "/k:100/threads:1/" + engine_name;
+          if (batch <= 8) {
+            const std::string name100 = std::string("dense/") + (metric == Metric::kL2 ? "l2" : "ip") + "/batch:" +
+                                        std::to_string(batch) + "/k:100/threads:" + std::to_string(threads) + "/" +
+                                        engine_name;
             benchmark::RegisterBenchmark(name100.c_str(), BM_DenseSearch, metric, engine, batch, threads, size_t{100})
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);
@@ -200,7 +201,7 @@ int main(int argc, char** argv) {
   m3vdb::bench::RatioReporter reporter("queries/s");
   benchmark::RunSpecifiedBenchmarks(&reporter);
   reporter.PrintRatios("m3vdb", "faiss");
-  reporter.PrintRatios("m3vdb", "m3vdb_f32");  // bf16-first vs float32 pass (batches of 1 and 8)
+  reporter.PrintRatios("m3vdb", "m3vdb_f32");  // int8-first vs float32 pass (batches of 1, 4 and 8)
   benchmark::Shutdown();
   return 0;
 }

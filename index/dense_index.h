@@ -8,12 +8,13 @@
 // the stored vectors instead, where GEMM's packing (a copy of every stored vector) would double
 // the cost: they are scored by a kernel that reads each stored vector once for all of them,
 // over as many threads as BLAS is set to use (openblas_set_num_threads).
-// Small batches first scan a bfloat16 copy of the stored vectors (half the bytes; AVX512_BF16
-// `vdpbf16ps` where the CPU has it) and rescore in float32 only the documents whose proven error
-// bound lets them reach the top-k, so results are the same ids and the same float32 scores as
-// the float32 pass (the proof is in flat_dense_index.cc); when too many documents would need the
-// rescoring they take the float32 pass. The copy costs 2 bytes per dimension per vector (padded
-// to a multiple of 32 dimensions) plus 8 bytes per vector, about half again the float32 data.
+// Small batches first scan an int8 copy of the stored vectors (a quarter of the bytes; one scale
+// per vector; exact integer inner products, AVX512-VNNI `vpdpbusd` where the CPU has it) and
+// rescore in float32 only the documents whose proven error bound lets them reach the top-k, so
+// results are the same ids and the same float32 scores as the float32 pass (the proof is in
+// flat_dense_index.cc); when too many documents would need the rescoring they take the float32
+// pass. The copy costs 1 byte per dimension per vector (padded to a multiple of 4 dimensions)
+// plus 12 bytes per vector, about a quarter more than the float32 data.
 // Scores: inner product `<q,d>`, or for L2 `-||q-d||^2` (larger is better).
 //
 // Thread safety: const methods may run concurrently with each other; mutating methods need
@@ -62,12 +63,12 @@ class FlatDenseIndex {
 
   // How small batches (up to 8 queries) are searched; results are identical either way.
   enum class SmallBatchPath {
-    kAuto,     // bf16 first with float32 rescoring, or float32 when that would rescore too many
-    kFloat32,  // one float32 pass
-    kBf16,     // bf16 first whatever the number of candidates (for tests and benchmarks)
+    kAuto,            // int8 first with float32 rescoring, or float32 when that would rescore too many
+    kFloat32,         // one float32 pass
+    kQuantizedFirst,  // int8 first whatever the number of candidates (for tests and benchmarks)
   };
   void set_small_batch_path(SmallBatchPath path) { small_batch_path_ = path; }
-  // Documents rescored in float32 by the last bf16-first search on this thread (a diagnostic for
+  // Documents rescored in float32 by the last int8-first search on this thread (a diagnostic for
   // tests and benchmarks; 0 when it took the float32 pass).
   static size_t last_rescored();
 
@@ -75,11 +76,11 @@ class FlatDenseIndex {
   void PushBlock(const float* ips, size_t nq, size_t d0, size_t nd, const float* query_norms, TopK* tops) const;
   void SearchSmallBatch(const float* queries, size_t nq, size_t k, const float* query_norms,
                         std::vector<std::vector<ScoredId>>* out) const;
-  // The bf16-first search; false (out untouched) when it decides the float32 pass is better.
-  bool SearchBf16First(const float* queries, size_t nq, size_t k, const float* query_norms, bool force,
-                       std::vector<std::vector<ScoredId>>* out) const;
-  // Fills the bf16 copy and bound terms of `slot` from its float32 vector and norm.
-  void SetBf16(size_t slot);
+  // The int8-first search; false (out untouched) when it decides the float32 pass is better.
+  bool SearchQuantizedFirst(const float* queries, size_t nq, size_t k, const float* query_norms, bool force,
+                            std::vector<std::vector<ScoredId>>* out) const;
+  // Fills the int8 copy and bound terms of `slot` from its float32 vector and norm.
+  void SetQuantized(size_t slot);
   // Threads for a pass over all documents of a small batch.
   size_t ScanThreads() const;
 
@@ -88,12 +89,13 @@ class FlatDenseIndex {
   std::vector<float> data_;    // size size()*dim, slot-major
   std::vector<float> norms_;   // squared norms per slot (used by L2)
   std::vector<uint64_t> ids_;  // id per slot
-  // bf16 copy and error-bound terms (see flat_dense_index.cc), per slot.
-  size_t padded_dim_;             // detail::Bf16PaddedDim(dim)
-  std::vector<uint16_t> bf16_;    // size size()*padded_dim_, padding zero
-  std::vector<float> err_term_;   // ||x - bf16(x)||_2 + gamma ||bf16(x)||_2, rounded up
-  std::vector<float> norm_term_;  // ||x||_2, rounded up
-  size_t unbounded_ = 0;          // slots whose terms are not finite (the bf16 path is off then)
+  // int8 copy (x^ = scale * codes) and error-bound terms (see flat_dense_index.cc), per slot.
+  size_t padded_dim_;              // detail::Int8PaddedDim(dim)
+  std::vector<uint8_t> codes_;     // whole blocks of detail::kInt8Lanes slots (int8_kernel.h's layout)
+  std::vector<float> scale_;       // detail::QuantizeInt8's scale
+  std::vector<float> err_term_;    // ||x - x^||_2 + gamma ||x^||_2, rounded up
+  std::vector<float> norm_term_;   // ||x||_2, rounded up
+  size_t unbounded_ = 0;           // slots whose terms are not finite (the int8 path is off then)
   SmallBatchPath small_batch_path_ = SmallBatchPath::kAuto;
   std::unordered_map<uint64_t, uint32_t> slot_of_;
 };

@@ -1,9 +1,11 @@
-// FlatDenseIndex's bf16-first small-batch search against its float32 pass on the same index:
+// FlatDenseIndex's int8-first small-batch search against its float32 pass on the same index:
 // the same ids and bit-identical float32 scores, for both metrics, on random data, clustered
-// data full of near-ties, duplicates, vectors that differ only below bf16 precision (the bound
-// must send them to the float32 rescoring), large and tiny magnitudes, through Add / Remove /
-// replace, for k = 1, 10, 100 and k > size. The float32 pass itself is checked against double
-// brute force by flat_dense_index_test.cc; here it is also checked loosely.
+// data full of near-ties, duplicates, vectors that differ only below float32 or int8 precision
+// (identical int8 copies: the bound must send them to the float32 rescoring), zero vectors and
+// queries, large and tiny magnitudes, non-finite vectors, through Add / Remove / replace (slots
+// move between the int8 copy's blocks), for k = 1, 10, 100 and k > size. The float32 pass
+// itself is checked against double brute force by flat_dense_index_test.cc; here it is also
+// checked loosely.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,12 +22,12 @@ namespace {
 using Path = FlatDenseIndex::SmallBatchPath;
 
 // Searches `queries` in batches of 1..8 with each path and expects identical answers; counts in
-// `auto_bf16` the searches that took the bf16 path under kAuto.
+// `auto_int8` the searches that took the int8 path under kAuto.
 void ExpectPathsAgree(FlatDenseIndex& index, const std::vector<float>& queries, size_t nq_total,
                       const std::vector<size_t>& ks, const std::map<uint64_t, std::vector<float>>* ref = nullptr,
-                      size_t* auto_bf16_out = nullptr, bool expect_bf16 = true) {
+                      size_t* auto_int8_out = nullptr, bool expect_int8 = true) {
   const size_t dim = index.dim();
-  size_t auto_bf16 = 0;
+  size_t auto_int8 = 0;
   for (size_t k : ks) {
     size_t first = 0;
     for (size_t batch = 1; first < nq_total; batch = batch % 8 + 1) {
@@ -33,14 +35,14 @@ void ExpectPathsAgree(FlatDenseIndex& index, const std::vector<float>& queries, 
       const std::span<const float> qs(queries.data() + first * dim, nq * dim);
       index.set_small_batch_path(Path::kFloat32);
       const auto want = index.Search(qs, nq, k);
-      index.set_small_batch_path(Path::kBf16);
+      index.set_small_batch_path(Path::kQuantizedFirst);
       const auto forced = index.Search(qs, nq, k);
-      const bool forced_took_bf16 = FlatDenseIndex::last_rescored() > 0;
+      const bool forced_took_int8 = FlatDenseIndex::last_rescored() > 0;
       index.set_small_batch_path(Path::kAuto);
       const auto automatic = index.Search(qs, nq, k);
-      auto_bf16 += FlatDenseIndex::last_rescored() > 0;
+      auto_int8 += FlatDenseIndex::last_rescored() > 0;
       if (index.size() > 0) {
-        EXPECT_EQ(forced_took_bf16, expect_bf16) << "forced bf16 path (size " << index.size() << ")";
+        EXPECT_EQ(forced_took_int8, expect_int8) << "forced int8 path (size " << index.size() << ")";
       }
       for (size_t q = 0; q < nq; ++q) {
         ASSERT_EQ(want[q].size(), std::min(k, index.size()));
@@ -68,7 +70,7 @@ void ExpectPathsAgree(FlatDenseIndex& index, const std::vector<float>& queries, 
       first += nq;
     }
   }
-  if (auto_bf16_out != nullptr) *auto_bf16_out = auto_bf16;
+  if (auto_int8_out != nullptr) *auto_int8_out = auto_int8;
 }
 
 std::vector<float> Flatten(const std::vector<std::vector<float>>& vs) {
@@ -77,9 +79,9 @@ std::vector<float> Flatten(const std::vector<std::vector<float>>& vs) {
   return out;
 }
 
-class Bf16SearchTest : public ::testing::TestWithParam<Metric> {};
+class QuantizedSearchTest : public ::testing::TestWithParam<Metric> {};
 
-TEST_P(Bf16SearchTest, RandomDataThroughAddsRemovesAndReplaces) {
+TEST_P(QuantizedSearchTest, RandomDataThroughAddsRemovesAndReplaces) {
   const uint32_t dim = 61;
   std::mt19937 rng(1);
   std::normal_distribution<float> g;
@@ -98,9 +100,9 @@ TEST_P(Bf16SearchTest, RandomDataThroughAddsRemovesAndReplaces) {
   for (uint64_t id = 0; id < 7; ++id) index.Add(id, ref[id] = random_vec());
   ExpectPathsAgree(index, queries, 8, {1, 10, 100}, &ref);
   for (uint64_t id = 7; id < 6000; ++id) index.Add(id * 5, ref[id * 5] = random_vec());
-  size_t auto_bf16 = 0;
-  ExpectPathsAgree(index, queries, 24, {1, 10, 100}, &ref, &auto_bf16);
-  EXPECT_GT(auto_bf16, 0u);  // kAuto takes the bf16 path here
+  size_t auto_int8 = 0;
+  ExpectPathsAgree(index, queries, 24, {1, 10, 100}, &ref, &auto_int8);
+  EXPECT_GT(auto_int8, 0u);  // kAuto takes the int8 path here
   for (uint64_t id = 7; id < 6000; id += 3) {
     ASSERT_TRUE(index.Remove(id * 5));
     ref.erase(id * 5);
@@ -109,7 +111,7 @@ TEST_P(Bf16SearchTest, RandomDataThroughAddsRemovesAndReplaces) {
     if (ref.count(id * 5)) index.Add(id * 5, ref[id * 5] = random_vec());
   ASSERT_EQ(index.size(), ref.size());
   ExpectPathsAgree(index, queries, 24, {1, 10, 100}, &ref);
-  // Removing the best hits of the first query: the bf16 copy must follow the moved slots.
+  // Removing the best hits of the first query: the int8 copy must follow the moved slots.
   index.set_small_batch_path(Path::kFloat32);
   const auto best = index.Search({queries.data(), dim}, 1, 50);
   for (const ScoredId& s : best[0]) {
@@ -117,11 +119,11 @@ TEST_P(Bf16SearchTest, RandomDataThroughAddsRemovesAndReplaces) {
     ref.erase(s.id);
   }
   ExpectPathsAgree(index, queries, 24, {1, 10, 100}, &ref);
-  EXPECT_GT(index.memory_bytes(), index.size() * (dim * sizeof(float) + 64 * sizeof(uint16_t)));
+  EXPECT_GT(index.memory_bytes(), index.size() * (dim * sizeof(float) + 64 * sizeof(int8_t) + 16));
 }
 
 // A few centres with tiny noise: thousands of near-ties, many of them closer than the bound.
-TEST_P(Bf16SearchTest, ClusteredNearTies) {
+TEST_P(QuantizedSearchTest, ClusteredNearTies) {
   const uint32_t dim = 32;
   std::mt19937 rng(2);
   std::normal_distribution<float> g;
@@ -144,9 +146,9 @@ TEST_P(Bf16SearchTest, ClusteredNearTies) {
 }
 
 // Exact duplicates under different ids (ties go to the smaller id), and vectors equal to a base
-// vector except for one-ulp float changes, so their bf16 copies are identical: only the float32
+// vector except for one-ulp float changes, so their int8 copies are identical: only the float32
 // rescoring can order them.
-TEST_P(Bf16SearchTest, DuplicatesAndDifferencesBelowBf16Precision) {
+TEST_P(QuantizedSearchTest, DuplicatesAndDifferencesBelowFloatPrecision) {
   const uint32_t dim = 50;
   std::mt19937 rng(3);
   std::normal_distribution<float> g;
@@ -164,7 +166,7 @@ TEST_P(Bf16SearchTest, DuplicatesAndDifferencesBelowBf16Precision) {
     }
     index.Add(id++, v);
   }
-  for (int i = 0; i < 3000; ++i) {  // unrelated vectors, so the bf16 pass has something to prune
+  for (int i = 0; i < 3000; ++i) {  // unrelated vectors, so the int8 pass has something to prune
     std::vector<float> v(dim);
     for (float& x : v) x = g(rng);
     index.Add(id++, v);
@@ -176,8 +178,8 @@ TEST_P(Bf16SearchTest, DuplicatesAndDifferencesBelowBf16Precision) {
     qs.push_back(q);
   }
   ExpectPathsAgree(index, Flatten(qs), qs.size(), {1, 10, 100});
-  // The near-copies all had to be rescored: their bf16 scores cannot separate them.
-  index.set_small_batch_path(Path::kBf16);
+  // The near-copies all had to be rescored: their int8 scores cannot separate them.
+  index.set_small_batch_path(Path::kQuantizedFirst);
   index.Search(base, 1, 10);
   EXPECT_GE(FlatDenseIndex::last_rescored(), 3300u);
   // Under kAuto that is more than 1/16 of the documents: the float32 pass answers instead, with
@@ -196,7 +198,68 @@ TEST_P(Bf16SearchTest, DuplicatesAndDifferencesBelowBf16Precision) {
   ExpectPathsAgree(index, Flatten(qs), qs.size(), {1, 10, 100});
 }
 
-TEST_P(Bf16SearchTest, LargeAndTinyMagnitudes) {
+// Near-copies of a base vector whose int8 copies (codes and scale) are identical to the base's:
+// the base is 2^-7 times integers in [-127, 127] (one element 127, never changed), and every
+// other element moves by up to 0.45 * 2^-7, far above float32 precision but below half a
+// quantization step. Only the float32 rescoring can order them.
+TEST_P(QuantizedSearchTest, DifferencesBelowInt8Precision) {
+  const uint32_t dim = 48;
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> code(-127, 127);
+  std::uniform_real_distribution<float> shift(-0.45f, 0.45f);
+  std::normal_distribution<float> g;
+  std::vector<float> base(dim);
+  for (float& x : base) x = static_cast<float>(code(rng)) * 0x1p-7f;
+  base[5] = 127 * 0x1p-7f;
+  FlatDenseIndex index(dim, GetParam());
+  uint64_t id = 0;
+  for (int i = 0; i < 2500; ++i) {
+    std::vector<float> v = base;
+    for (size_t j = 0; j < dim; ++j)
+      if (j != 5) v[j] += shift(rng) * 0x1p-7f;
+    index.Add(id++, v);
+  }
+  for (int i = 0; i < 2500; ++i) {  // unrelated vectors
+    std::vector<float> v(dim);
+    for (float& x : v) x = g(rng);
+    index.Add(id++, v);
+  }
+  std::vector<std::vector<float>> qs = {base};
+  for (int i = 0; i < 7; ++i) {
+    std::vector<float> q(dim);
+    for (size_t j = 0; j < dim; ++j) q[j] = base[j] + 0.05f * g(rng);
+    qs.push_back(q);
+  }
+  ExpectPathsAgree(index, Flatten(qs), qs.size(), {1, 10, 100});
+  index.set_small_batch_path(Path::kQuantizedFirst);
+  index.Search(base, 1, 10);
+  EXPECT_GE(FlatDenseIndex::last_rescored(), 2500u);  // every near-copy
+}
+
+// Zero vectors (scale 0, all codes 0) among random ones, and zero queries (every inner product
+// 0: ties everywhere, broken by id).
+TEST_P(QuantizedSearchTest, ZeroVectorsAndQueries) {
+  const uint32_t dim = 20;
+  std::mt19937 rng(8);
+  std::normal_distribution<float> g;
+  FlatDenseIndex index(dim, GetParam());
+  for (uint64_t id = 0; id < 3000; ++id) {
+    std::vector<float> v(dim, 0.0f);
+    if (id % 9 != 0)
+      for (float& x : v) x = g(rng);
+    index.Add(id, v);
+  }
+  std::vector<std::vector<float>> qs;
+  for (int i = 0; i < 8; ++i) {
+    std::vector<float> q(dim, 0.0f);
+    if (i % 3 != 0)
+      for (float& x : q) x = g(rng);
+    qs.push_back(q);
+  }
+  ExpectPathsAgree(index, Flatten(qs), qs.size(), {1, 10, 100});
+}
+
+TEST_P(QuantizedSearchTest, LargeAndTinyMagnitudes) {
   const uint32_t dim = 40;
   std::mt19937 rng(4);
   std::normal_distribution<float> g;
@@ -219,9 +282,9 @@ TEST_P(Bf16SearchTest, LargeAndTinyMagnitudes) {
   }
 }
 
-// Stored vectors the bound cannot cover (infinite elements): the bf16 path steps aside and the
-// float32 pass answers; after removing them the bf16 path is back.
-TEST_P(Bf16SearchTest, NonFiniteVectorsTurnTheBf16PathOff) {
+// Stored vectors the bound cannot cover (infinite elements): the int8 path steps aside and the
+// float32 pass answers; after removing them the int8 path is back.
+TEST_P(QuantizedSearchTest, NonFiniteVectorsTurnTheInt8PathOff) {
   const uint32_t dim = 8;
   std::mt19937 rng(6);
   std::normal_distribution<float> g;
@@ -234,7 +297,7 @@ TEST_P(Bf16SearchTest, NonFiniteVectorsTurnTheBf16PathOff) {
   v[3] = INFINITY;
   index.Add(7, v);  // replaces a finite vector
   for (float& x : v) x = g(rng);
-  index.set_small_batch_path(Path::kBf16);
+  index.set_small_batch_path(Path::kQuantizedFirst);
   index.Search(v, 1, 5);
   EXPECT_EQ(FlatDenseIndex::last_rescored(), 0u);
   ASSERT_TRUE(index.Remove(7));
@@ -252,7 +315,7 @@ TEST_P(Bf16SearchTest, NonFiniteVectorsTurnTheBf16PathOff) {
   EXPECT_GT(FlatDenseIndex::last_rescored(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Metrics, Bf16SearchTest, ::testing::Values(Metric::kInnerProduct, Metric::kL2),
+INSTANTIATE_TEST_SUITE_P(Metrics, QuantizedSearchTest, ::testing::Values(Metric::kInnerProduct, Metric::kL2),
                          [](const auto& info) { return info.param == Metric::kL2 ? "l2" : "ip"; });
 
 }  // namespace
