@@ -61,10 +61,13 @@ class FlatDenseIndex {
   std::vector<std::vector<ScoredId>> Search(std::span<const float> queries, size_t num_queries,
                                             size_t k) const;
 
-  // How small batches (up to 8 queries) are searched; results are identical either way.
+  // How batches are searched. kAuto and kQuantizedFirst take groups of up to 8 queries through
+  // the int8-first search; kFloat32 takes one float32 pass (batches of up to 8) or GEMMs (larger
+  // ones). Up to 8 queries the results are identical either way; larger float32 batches use
+  // BLAS's GEMM, whose float rounding may differ in the last bits of a score.
   enum class SmallBatchPath {
     kAuto,            // int8 first with float32 rescoring, or float32 when that would rescore too many
-    kFloat32,         // one float32 pass
+    kFloat32,         // the float32 pass
     kQuantizedFirst,  // int8 first whatever the number of candidates (for tests and benchmarks)
   };
   void set_small_batch_path(SmallBatchPath path) { small_batch_path_ = path; }

@@ -122,6 +122,41 @@ TEST_P(QuantizedSearchTest, RandomDataThroughAddsRemovesAndReplaces) {
   EXPECT_GT(index.memory_bytes(), index.size() * (dim * sizeof(float) + 64 * sizeof(int8_t) + 16));
 }
 
+// A batch larger than 8 goes through the int8-first search in groups of 8: every query's
+// answer is bit for bit its answer when searched alone (the float32 pass of one query), and the
+// same ids as the GEMM float32 pass of the whole batch, whose scores may differ in rounding.
+TEST_P(QuantizedSearchTest, LargeBatchesInGroupsEqualSingleSearches) {
+  const uint32_t dim = 40;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g;
+  FlatDenseIndex index(dim, GetParam());
+  for (uint64_t id = 0; id < 5000; ++id) {
+    std::vector<float> v(dim);
+    for (float& x : v) x = g(rng);
+    index.Add(id, v);
+  }
+  const size_t nq = 37, k = 10;  // four groups of 8 and one of 5
+  std::vector<float> queries(nq * dim);
+  for (float& x : queries) x = g(rng);
+  index.set_small_batch_path(Path::kAuto);
+  const auto batch = index.Search(queries, nq, k);
+  EXPECT_GT(FlatDenseIndex::last_rescored(), 0u);  // the groups took the int8 path
+  index.set_small_batch_path(Path::kFloat32);
+  const auto gemm = index.Search(queries, nq, k);
+  ASSERT_EQ(batch.size(), nq);
+  for (size_t q = 0; q < nq; ++q) {
+    const auto alone = index.Search({queries.data() + q * dim, dim}, 1, k);
+    ASSERT_EQ(batch[q].size(), k);
+    ASSERT_EQ(gemm[q].size(), k);
+    for (size_t r = 0; r < k; ++r) {
+      EXPECT_EQ(batch[q][r].id, alone[0][r].id) << "query " << q << " rank " << r;
+      EXPECT_EQ(batch[q][r].score, alone[0][r].score) << "query " << q << " rank " << r;
+      EXPECT_EQ(batch[q][r].id, gemm[q][r].id) << "query " << q << " rank " << r;
+      EXPECT_NEAR(batch[q][r].score, gemm[q][r].score, 1e-4f * (1 + std::abs(gemm[q][r].score)));
+    }
+  }
+}
+
 // A few centres with tiny noise: thousands of near-ties, many of them closer than the bound.
 TEST_P(QuantizedSearchTest, ClusteredNearTies) {
   const uint32_t dim = 32;
