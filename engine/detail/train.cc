@@ -176,6 +176,15 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
   }
   fingerprint.settings_hash = SettingsHash(params, distill, opt, backend ? backend->name() : "");
   std::optional<TrainCheckpoint> checkpoint = LoadTrainCheckpoint(fingerprint);
+  if (checkpoint) {  // the settings hash covers these; a cheap second check before using the books
+    const quant::IvfPqParams& k = checkpoint->kmeans.params;
+    if (k.dim != params.dim || k.metric != params.metric || k.nlist != params.nlist || k.m != params.m ||
+        k.nbits != params.nbits || checkpoint->kmeans.rotation.empty() == params.opq) {
+      spdlog::warn("collection '{}': ignoring the training checkpoint: its codebooks do not match the index settings",
+                   name_);
+      checkpoint.reset();
+    }
+  }
 
   // 2. Learn the codebooks with no lock held.
   TrainReport report;
