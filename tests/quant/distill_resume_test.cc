@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/gpu.h"
 #include "quant/distill_state.h"
 #include "quant/distill_trainer.h"
 #include "quant/faiss_bridge.h"
@@ -56,11 +57,8 @@ Result<DistillReport> TrainFrom(const Problem& p, Codebooks* books, const Distil
   return DistillTrain(p.ds.docs.data(), p.ds.n, p.queries(), p.nq(), books, opt);
 }
 
-class DistillResumeTest : public ::testing::TestWithParam<std::tuple<Metric, bool>> {};
-
-TEST_P(DistillResumeTest, ResumedRunEqualsUninterruptedRun) {
-  const auto [metric, use_queries] = GetParam();
-  const Problem p = MakeProblem(metric, use_queries);
+// Trains p uninterrupted (with and without checkpoints), then resumes from every checkpoint.
+void ExpectResumedRunsEqualUninterruptedRun(const Problem& p) {
 
   // Uninterrupted, without checkpoints.
   Codebooks plain = p.kmeans;
@@ -124,9 +122,29 @@ TEST_P(DistillResumeTest, ResumedRunEqualsUninterruptedRun) {
   }
 }
 
+class DistillResumeTest : public ::testing::TestWithParam<std::tuple<Metric, bool>> {};
+
+TEST_P(DistillResumeTest, ResumedRunEqualsUninterruptedRun) {
+  const auto [metric, use_queries] = GetParam();
+  ExpectResumedRunsEqualUninterruptedRun(MakeProblem(metric, use_queries));
+}
+
 INSTANTIATE_TEST_SUITE_P(Metrics, DistillResumeTest,
                          ::testing::Combine(::testing::Values(Metric::kInnerProduct, Metric::kL2),
                                             ::testing::Bool()));
+
+// The same on the CUDA backend (its reductions have a fixed order, so its steps are
+// deterministic on one GPU); skipped without a GPU.
+class CudaDistillResumeTest : public ::testing::TestWithParam<Metric> {};
+
+TEST_P(CudaDistillResumeTest, ResumedRunEqualsUninterruptedRun) {
+  if (!GpuAvailable()) GTEST_SKIP() << "no GPU: " << ProbeGpu().reason;
+  Problem p = MakeProblem(GetParam(), true);
+  p.opt.device = DistillDevice::kCuda;
+  ExpectResumedRunsEqualUninterruptedRun(p);
+}
+
+INSTANTIATE_TEST_SUITE_P(Metrics, CudaDistillResumeTest, ::testing::Values(Metric::kInnerProduct, Metric::kL2));
 
 // Each piece of the loop state matters: dropping any one of them from the state makes the
 // resumed run differ (so the equality above is not an accident of the data).
