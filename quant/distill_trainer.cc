@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <random>
+#include <sstream>
 #include <unordered_map>
 
 #include "common/gpu.h"
@@ -46,6 +48,17 @@ double Rms(const std::vector<float>& v) {
 class AdamW {
  public:
   explicit AdamW(size_t n) : m_(n, 0.0f), v_(n, 0.0f) {}
+  // Checkpoint access (quant/distill_state.h).
+  void Save(DistillState* s) const {
+    s->adam_m = m_;
+    s->adam_v = v_;
+    s->adam_t = t_;
+  }
+  void Load(const DistillState& s) {
+    m_ = s.adam_m;
+    v_ = s.adam_v;
+    t_ = s.adam_t;
+  }
   void Update(std::vector<float>* params, const std::vector<float>& grad, float lr, float weight_decay) {
     constexpr float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
     ++t_;
@@ -128,6 +141,28 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
     M3VDB_ASSIGN_OR_RETURN(own, CreateDistillBackend(opt.device));
     backend = own.get();
   }
+  const DistillState* resume = opt.resume;
+  uint64_t initial_hash = 0;
+  if (resume || opt.on_epoch) initial_hash = Fnv1a64(books->Serialize());
+  auto mismatch = [](const std::string& what) {
+    return Status::InvalidArgument("Distill-VQ resume state does not fit this run: " + what);
+  };
+  if (resume) {
+    const IvfPqParams &a = resume->books.params, &b = books->params;
+    if (resume->documents != n)
+      return mismatch("it has " + std::to_string(resume->documents) + " documents, not " + std::to_string(n));
+    if (resume->epochs != static_cast<uint32_t>(opt.epochs))
+      return mismatch("it has " + std::to_string(resume->epochs) + " epochs, not " + std::to_string(opt.epochs));
+    if (resume->seed != opt.seed)
+      return mismatch("it has seed " + std::to_string(resume->seed) + ", not " + std::to_string(opt.seed));
+    if (resume->initial_books_hash != initial_hash) return mismatch("it started from other initial codebooks");
+    if (a.dim != b.dim || a.metric != b.metric || a.nlist != b.nlist || a.m != b.m || a.nbits != b.nbits ||
+        resume->books.rotation != books->rotation)
+      return mismatch("its codebooks have other parameters");
+    M3VDB_RETURN_IF_ERROR(resume->books.Validate());
+    if (resume->adam_m.size() != books->pq.size() || resume->adam_v.size() != books->pq.size())
+      return mismatch("its optimizer has the wrong size");
+  }
   std::mt19937_64 rng(opt.seed);
 
   std::vector<float> xr(n * d);
@@ -195,11 +230,74 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
   AdamW adam(books->pq.size());
   std::vector<size_t> order(num_q);
   std::iota(order.begin(), order.end(), 0);
+  size_t step = 0;
+  int first_epoch = 0;
+  if (resume) {
+    // What precedes the loop was recomputed from the same inputs: it must match what was saved
+    // (bit for bit: the same arithmetic on the same values).
+    if (resume->queries != num_q)
+      return mismatch("it has " + std::to_string(resume->queries) + " training queries, not " + std::to_string(num_q));
+    if (resume->steps_per_epoch != steps_per_epoch || resume->step != resume->epochs_done * steps_per_epoch ||
+        resume->epochs_done == 0 || resume->epochs_done >= resume->epochs)
+      return mismatch("its step count does not fit " + std::to_string(steps_per_epoch) + " steps per epoch");
+    auto same = [](float x, float y) { return std::memcmp(&x, &y, sizeof x) == 0; };
+    if (!same(resume->tau, report.tau) || !same(resume->tau_code, report.tau_code) ||
+        !same(resume->lr_pq, report.lr_pq) || !same(resume->lr_ivf, report.lr_ivf))
+      return mismatch("its temperatures or learning rates differ from the recomputed ones");
+    if (resume->order.size() != num_q) return mismatch("its query order has the wrong size");
+    for (uint32_t q : resume->order)
+      if (q >= num_q) return mismatch("its query order names query " + std::to_string(q));
+    std::istringstream text(resume->rng);
+    std::mt19937_64 saved;
+    text >> saved;
+    if (text.fail()) return mismatch("its random engine state is malformed");
+    // Every check passed: from here on the run continues the saved one.
+    rng = saved;
+    order.assign(resume->order.begin(), resume->order.end());
+    const uint64_t generation = books->generation;
+    *books = resume->books;
+    books->generation = generation;
+    adam.Load(*resume);
+    step = resume->step;
+    first_epoch = static_cast<int>(resume->epochs_done);
+    report.first_loss_pq = resume->first_loss_pq;
+    report.first_loss_ivf = resume->first_loss_ivf;
+    report.last_loss_pq = resume->last_loss_pq;
+    report.last_loss_ivf = resume->last_loss_ivf;
+    report.w_ivf = resume->w_ivf;
+    report.resumed_epochs = first_epoch;
+  }
+  auto save = [&](int epochs_done) {
+    DistillState s;
+    s.epochs_done = static_cast<uint32_t>(epochs_done);
+    s.epochs = static_cast<uint32_t>(opt.epochs);
+    s.steps_per_epoch = steps_per_epoch;
+    s.step = step + 1;
+    s.documents = n;
+    s.queries = num_q;
+    s.seed = opt.seed;
+    s.initial_books_hash = initial_hash;
+    s.books = *books;
+    adam.Save(&s);
+    s.order.assign(order.begin(), order.end());
+    std::ostringstream text;
+    text << rng;
+    s.rng = text.str();
+    s.first_loss_pq = report.first_loss_pq;
+    s.first_loss_ivf = report.first_loss_ivf;
+    s.last_loss_pq = report.last_loss_pq;
+    s.last_loss_ivf = report.last_loss_ivf;
+    s.tau = report.tau;
+    s.tau_code = report.tau_code;
+    s.lr_pq = report.lr_pq;
+    s.lr_ivf = report.lr_ivf;
+    s.w_ivf = report.w_ivf;
+    opt.on_epoch(s);
+  };
   std::vector<float> batch_q, batch_x;
   std::vector<uint32_t> batch_lists;
   std::vector<uint32_t> negatives(K > 1 ? K - 1 : 0);
-  size_t step = 0;
-  for (int epoch = 0; epoch < opt.epochs; ++epoch) {
+  for (int epoch = first_epoch; epoch < opt.epochs; ++epoch) {
     std::shuffle(order.begin(), order.end(), rng);
     for (size_t s = 0; s < steps_per_epoch; ++s, ++step) {
       const size_t begin = s * opt.batch_queries, end = std::min(num_q, begin + opt.batch_queries);
@@ -253,6 +351,7 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
         for (size_t i = 0; i < books->centroids.size(); ++i) books->centroids[i] -= lr_c * g.grad_centroids_ivf[i];
       }
       if (opt.on_step) opt.on_step(step + 1, total, g.loss_pq, g.loss_ivf);
+      if (opt.on_epoch && s + 1 == steps_per_epoch && epoch + 1 < opt.epochs) save(epoch + 1);
       if (opt.stop && opt.stop->load()) return Status::Unavailable("Distill-VQ training was stopped");
     }
   }

@@ -24,6 +24,16 @@
 // AdamW, SGD) runs on the host for both, so the two differ only in float rounding.
 //
 // Deterministic for a fixed seed, backend and thread count. A backend serves one trainer at a time.
+//
+// Checkpoints: with `on_epoch` set, the trainer hands out a DistillState (quant/distill_state.h)
+// after every completed epoch except the last. A later DistillTrain given that state as
+// `resume`, with the same documents, queries, options (seed included), backend and thread count,
+// and the same *initial* codebooks in `books` (not the state's: the fixed IVF lists, tau_code
+// and the learning rates are computed from the initial ones), recomputes what precedes the loop,
+// then takes the codebooks, optimizer, random engine and step from the state and runs the
+// remaining epochs: it ends with exactly the codebooks (bit for bit) an uninterrupted run gives.
+// A state that does not fit the call (other shape, other initial codebooks, a recomputed tau,
+// tau_code or learning rate that differs) is InvalidArgument, and `books` is left unchanged.
 #pragma once
 
 #include <atomic>
@@ -33,6 +43,7 @@
 #include <vector>
 
 #include "quant/codebooks.h"
+#include "quant/distill_state.h"
 
 namespace m3vdb::quant {
 
@@ -62,8 +73,13 @@ struct DistillOptions {
   DistillDevice device = DistillDevice::kAuto;  // used when DistillTrain is given no backend
   // Called after every step: (step, total steps, PQ loss, IVF loss).
   std::function<void(size_t, size_t, double, double)> on_step;
-  // When set and true, training stops after the current step with Unavailable.
+  // When set and true, training stops after the current step with Unavailable. A stop seen at the
+  // last step of an epoch comes after that epoch's on_epoch.
   const std::atomic<bool>* stop = nullptr;
+  // Called after every completed epoch but the last with the state to resume from (see above).
+  std::function<void(const DistillState&)> on_epoch;
+  // When set, training continues from this state (see above) instead of starting at epoch 0.
+  const DistillState* resume = nullptr;
 };
 
 struct DistillReport {
@@ -73,6 +89,7 @@ struct DistillReport {
   float tau = 0, tau_code = 0, lr_pq = 0, lr_ivf = 0, w_ivf = 0;
   double seconds = 0;
   const char* backend = "";  // name() of the backend that ran the steps
+  int resumed_epochs = 0;    // epochs taken from options.resume (0: started at epoch 0)
 };
 
 // The arithmetic of a training step, behind one interface so that a GPU backend can replace

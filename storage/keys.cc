@@ -38,6 +38,12 @@ std::string ProgressMarkerKey(uint64_t collection_id) {
   return key;
 }
 
+std::string TrainCheckpointKey(uint64_t collection_id) {
+  std::string key = "train_checkpoint/";
+  AppendBigEndian64(&key, collection_id);
+  return key;
+}
+
 std::string CollectionPrefix(uint64_t collection_id) {
   std::string key;
   AppendBigEndian64(&key, collection_id);

@@ -21,6 +21,7 @@ inline constexpr std::string_view kCollectionKeyPrefix = "collection/";
 std::string NextDocIdKey(uint64_t collection_id);        // "next_doc_id/<cid BE>" -> u64 LE
 std::string CodebooksKey(uint64_t collection_id);        // "codebooks/<cid BE>" -> quant::Codebooks bytes
 std::string ProgressMarkerKey(uint64_t collection_id);   // "progress/<cid BE>" -> application bytes
+std::string TrainCheckpointKey(uint64_t collection_id);  // "train_checkpoint/<cid BE>" -> training checkpoint
 
 // Prefix of every key of one collection in the data families.
 std::string CollectionPrefix(uint64_t collection_id);

@@ -7,6 +7,8 @@
 // train (the learned IVF-PQ index: k-means + Distill-VQ), index (every document encoded with
 // the new codebooks) and a recall check on a held-out sample. kill -9 at any moment and
 // `--resume` continues after the last committed batch; ids are de-duplicated (last wins).
+// Training is checkpointed by Collection::Train itself (after k-means and every Distill-VQ
+// epoch), so a resumed build skips k-means and continues Distill-VQ after its last epoch.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -209,8 +211,17 @@ Status Ingest(const BuildFlags& f, const Database& db, CorpusSource& source, Col
   return WriteMarker(coll, *marker);
 }
 
-// Train + index phases.
-Status TrainIndex(const BuildFlags& f, Collection& coll, BuildMarker* marker) {
+// What this run's training took from the training checkpoint of an interrupted one (empty: none).
+std::string ResumedTraining(const TrainReport& r, int epochs) {
+  if (!r.resumed_kmeans) return {};
+  std::string s = "k-means codebooks from the checkpoint";
+  if (r.resumed_epochs > 0)
+    s += ", Distill-VQ resumed at epoch " + std::to_string(r.resumed_epochs + 1) + " of " + std::to_string(epochs);
+  return s;
+}
+
+// Train + index phases. `*resumed` says what training resumed from a checkpoint (empty: none).
+Status TrainIndex(const BuildFlags& f, Collection& coll, BuildMarker* marker, std::string* resumed) {
   const IndexInfo info = coll.GetIndexInfo();
   if (info.kind == "ivfpq") {
     spdlog::info("the learned index was trained before the interruption (generation {})", info.generation);
@@ -255,6 +266,8 @@ Status TrainIndex(const BuildFlags& f, Collection& coll, BuildMarker* marker) {
         return report.status();
       }
     } else {
+      *resumed = ResumedTraining(*report, coll.schema().index.epochs);
+      if (!resumed->empty()) spdlog::info("training resumed where the interrupted build left it: {}", *resumed);
       marker->seconds["train"] += report->kmeans_seconds + report->distill_seconds;
       marker->seconds["index"] += report->total_seconds - report->kmeans_seconds - report->distill_seconds;
     }
@@ -311,7 +324,8 @@ Result<Recall> MeasureRecall(Collection& coll, const std::vector<std::string>& i
   return r;
 }
 
-void PrintSummary(const BuildFlags& f, Collection& coll, const BuildMarker& m, const Recall& recall) {
+void PrintSummary(const BuildFlags& f, Collection& coll, const BuildMarker& m, const Recall& recall,
+                  const std::string& resumed_training) {
   const IndexInfo info = coll.GetIndexInfo();
   const uint64_t count = coll.Count();
   std::printf("\n== m3vdb build: collection '%s' in %s ==\n", coll.name().c_str(), f.out.c_str());
@@ -327,6 +341,7 @@ void PrintSummary(const BuildFlags& f, Collection& coll, const BuildMarker& m, c
     std::printf("%-20s %.2f s  (%.0f docs/s)\n", (std::string("time ") + phase).c_str(), it->second,
                 it->second > 0 ? items / it->second : 0.0);
   }
+  if (!resumed_training.empty()) std::printf("training resumed     %s\n", resumed_training.c_str());
   if (info.kind == "ivfpq") {
     std::printf("index                IVF-PQ generation %llu, nlist %u, %zu code bytes per vector (exact vectors: %u)\n",
                 static_cast<unsigned long long>(info.generation), info.nlist, info.bytes_per_vector,
@@ -417,8 +432,9 @@ int RunBuild(BuildFlags f) {
       return 1;
     }
   }
+  std::string resumed_training;
   if (marker.phase == "train") {
-    if (Status s = TrainIndex(f, *coll, &marker); !s.ok()) return Fail(s);
+    if (Status s = TrainIndex(f, *coll, &marker, &resumed_training); !s.ok()) return Fail(s);
   }
   Recall recall;
   if (coll->GetIndexInfo().kind == "ivfpq") {
@@ -426,7 +442,7 @@ int RunBuild(BuildFlags f) {
     if (!r.ok()) return Fail(r.status());
     recall = *r;
   }
-  PrintSummary(f, *coll, marker, recall);
+  PrintSummary(f, *coll, marker, recall, resumed_training);
   return 0;
 }
 

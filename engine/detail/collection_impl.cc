@@ -303,6 +303,7 @@ Status CollectionImpl::Drop(const std::string& catalog_key) {
   batch.Delete(Family::kMeta, storage::NextDocIdKey(collection_id_));
   batch.Delete(Family::kMeta, storage::CodebooksKey(collection_id_));
   batch.Delete(Family::kMeta, storage::ProgressMarkerKey(collection_id_));
+  batch.Delete(Family::kMeta, storage::TrainCheckpointKey(collection_id_));
   const std::string begin = storage::CollectionPrefix(collection_id_);
   const std::string end = storage::CollectionPrefixEnd(collection_id_);
   for (Family f : {Family::kDocs, Family::kDense, Family::kSparse, Family::kColbert, Family::kCodes, Family::kIds})

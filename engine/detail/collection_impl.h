@@ -12,12 +12,14 @@
 //  - Training (`Train`, or the auto-train thread) copies the vectors under the shared lock,
 //    learns codebooks with no lock held, then takes `write_mu_`, encodes every current document,
 //    commits codes + codebooks in one batch and swaps the new IvfPqIndex in. `train_mu_` allows
-//    one training at a time.
+//    one training at a time. Its checkpoints (after k-means, after each Distill-VQ epoch) are
+//    single-key writes under `write_mu_`, refused once the collection is dropped.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -27,6 +29,7 @@
 #include "engine/detail/fusion.h"
 #include "engine/detail/shared_mutex.h"
 #include "engine/detail/text_model.h"
+#include "engine/detail/train_checkpoint.h"
 #include "index/dense_index.h"
 #include "index/ivfpq_index.h"
 #include "index/sparse_index.h"
@@ -103,6 +106,10 @@ class CollectionImpl final : public Collection {
                   const storage::Snapshot* snap, std::vector<SearchHit>* hits) const;
   // The live documents' internal ids, ascending (state_mu_ held by the caller).
   std::vector<uint64_t> SortedInternalIds() const;
+  // Training checkpoints (train.cc, engine/detail/train_checkpoint.h): the stored one when it
+  // decodes and matches `fingerprint` (anything else is logged and ignored), and a write of one.
+  std::optional<TrainCheckpoint> LoadTrainCheckpoint(const TrainFingerprint& fingerprint) const;
+  void WriteTrainCheckpoint(const std::string& bytes, const char* what);
 
   const std::shared_ptr<storage::Store> store_;
   const Limits limits_;

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <shared_mutex>
+#include <string>
+#include <string_view>
 
 #include "engine/detail/collection_impl.h"
 #include "quant/distill_trainer.h"
@@ -33,6 +35,80 @@ std::vector<uint64_t> CollectionImpl::SortedInternalIds() const {
   return iids;
 }
 
+std::optional<TrainCheckpoint> CollectionImpl::LoadTrainCheckpoint(const TrainFingerprint& fingerprint) const {
+  auto bytes = store_->Get(Family::kMeta, storage::TrainCheckpointKey(collection_id_));
+  if (!bytes.ok()) {
+    spdlog::warn("collection '{}': cannot read the training checkpoint, training starts over: {}", name_,
+                 bytes.status().ToString());
+    return std::nullopt;
+  }
+  if (!bytes->has_value()) return std::nullopt;
+  auto checkpoint = DecodeTrainCheckpoint(**bytes);
+  if (!checkpoint.ok()) {
+    spdlog::warn("collection '{}': ignoring the training checkpoint, training starts over: {}", name_,
+                 checkpoint.status().ToString());
+    return std::nullopt;
+  }
+  if (!(checkpoint->fingerprint == fingerprint)) {
+    spdlog::info("collection '{}': ignoring the training checkpoint of other inputs ({}), training starts over",
+                 name_, fingerprint.Difference(checkpoint->fingerprint));
+    return std::nullopt;
+  }
+  return std::move(*checkpoint);
+}
+
+void CollectionImpl::WriteTrainCheckpoint(const std::string& bytes, const char* what) {
+  std::lock_guard write_lock(write_mu_);  // ordered with Drop, which deletes the checkpoint
+  if (!CheckNotDropped().ok()) return;
+  storage::WriteBatch batch;
+  batch.Put(Family::kMeta, storage::TrainCheckpointKey(collection_id_), bytes);
+  Status s = store_->Write(batch);
+  if (!s.ok())
+    spdlog::warn("collection '{}': could not write the training checkpoint ({}): {}", name_, what, s.ToString());
+}
+
+namespace {
+
+// Bumped whenever the training procedure changes what it learns from the same inputs, so that a
+// checkpoint of an older procedure is not resumed by a newer one.
+constexpr std::string_view kTrainProcedure = "m3vdb-train-1";
+
+template <class T>
+void Mix(std::string* out, const T& value) {
+  out->append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+// Everything besides the documents and queries that changes the learned codebooks.
+uint64_t SettingsHash(const quant::IvfPqParams& p, bool distill, const quant::DistillOptions& o,
+                      std::string_view backend) {
+  std::string s(kTrainProcedure);
+  Mix(&s, p.dim);
+  Mix(&s, static_cast<uint8_t>(p.metric == Metric::kL2));
+  Mix(&s, p.nlist);
+  Mix(&s, p.m);
+  Mix(&s, p.nbits);
+  Mix(&s, static_cast<uint8_t>(p.opq));
+  Mix(&s, p.seed);
+  Mix(&s, static_cast<uint8_t>(distill));
+  if (distill) {
+    Mix(&s, o.epochs);
+    Mix(&s, static_cast<uint64_t>(o.batch_queries));
+    Mix(&s, static_cast<uint64_t>(o.teacher_top_k));
+    Mix(&s, static_cast<uint64_t>(o.candidates_per_query));
+    Mix(&s, static_cast<uint64_t>(o.max_queries));
+    Mix(&s, o.lr_pq);
+    Mix(&s, o.lr_ivf);
+    Mix(&s, o.weight_decay);
+    Mix(&s, o.tau);
+    Mix(&s, o.tau_code);
+    Mix(&s, o.seed);
+    s.append(backend);
+  }
+  return quant::Fnv1a64(s);
+}
+
+}  // namespace
+
 Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
   M3VDB_RETURN_IF_ERROR(CheckNotDropped());
   const size_t d = schema_.dense_dim;
@@ -53,6 +129,7 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
   // 1. Copy the vectors (shared lock: searches and writers go on).
   std::vector<float> vectors;
   uint64_t generation = 1;
+  TrainFingerprint fingerprint;
   {
     std::shared_lock lock(state_mu_);
     // In internal-id order, not the hash map's: the map's order depends on its history, so a
@@ -65,6 +142,9 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
       std::copy(v.begin(), v.end(), vectors.begin() + i * d);
     }
     if (ivfpq_) generation = ivfpq_->codebooks().generation + 1;
+    fingerprint.documents = iids.size();
+    fingerprint.ids_hash = quant::Fnv1a64(
+        std::string_view(reinterpret_cast<const char*>(iids.data()), iids.size() * sizeof(uint64_t)));
   }
   const size_t n = vectors.size() / d;
   quant::IvfPqParams params;
@@ -78,36 +158,87 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
     return Status::FailedPrecondition("collection '" + name_ + "' has " + std::to_string(n) +
                                       " documents; training nlist=" + std::to_string(params.nlist) +
                                       " needs at least " + std::to_string(std::max(params.nlist, params.ksub())));
+  const bool distill = schema_.index.distill && schema_.index.epochs > 0;
+  quant::DistillOptions opt;
+  opt.epochs = schema_.index.epochs;
+  opt.seed = options.seed;
+  std::unique_ptr<quant::DistillBackend> backend;
+  if (distill) {
+    M3VDB_ASSIGN_OR_RETURN(backend, quant::CreateDistillBackend(opt.device));
+  }
+  const size_t nq = options.queries.size() / d;
+  {
+    const uint64_t count = nq;
+    const uint64_t h = quant::Fnv1a64(std::string_view(reinterpret_cast<const char*>(&count), sizeof count));
+    fingerprint.queries_hash = quant::Fnv1a64(
+        std::string_view(reinterpret_cast<const char*>(options.queries.data()), options.queries.size() * sizeof(float)),
+        h);
+  }
+  fingerprint.settings_hash = SettingsHash(params, distill, opt, backend ? backend->name() : "");
+  std::optional<TrainCheckpoint> checkpoint = LoadTrainCheckpoint(fingerprint);
+  if (checkpoint) {  // the settings hash covers these; a cheap second check before using the books
+    const quant::IvfPqParams& k = checkpoint->kmeans.params;
+    if (k.dim != params.dim || k.metric != params.metric || k.nlist != params.nlist || k.m != params.m ||
+        k.nbits != params.nbits || checkpoint->kmeans.rotation.empty() == params.opq) {
+      spdlog::warn("collection '{}': ignoring the training checkpoint: its codebooks do not match the index settings",
+                   name_);
+      checkpoint.reset();
+    }
+  }
 
   // 2. Learn the codebooks with no lock held.
   TrainReport report;
   report.documents = n;
   if (options.progress) options.progress("kmeans", 0.0, 0.0);
   auto t = std::chrono::steady_clock::now();
-  M3VDB_ASSIGN_OR_RETURN(quant::Codebooks books, quant::TrainKMeans(vectors.data(), n, params));
-  report.kmeans_seconds = Since(t);
+  quant::Codebooks books;
+  std::string kmeans_bytes;
+  if (checkpoint) {
+    books = std::move(checkpoint->kmeans);
+    kmeans_bytes = books.Serialize();
+    report.resumed_kmeans = true;
+    spdlog::info("collection '{}': k-means codebooks taken from the training checkpoint", name_);
+  } else {
+    M3VDB_ASSIGN_OR_RETURN(books, quant::TrainKMeans(vectors.data(), n, params));
+    report.kmeans_seconds = Since(t);
+    kmeans_bytes = books.Serialize();
+    WriteTrainCheckpoint(EncodeTrainCheckpoint(fingerprint, kmeans_bytes, {}), "k-means");
+  }
   if (options.progress) options.progress("kmeans", 1.0, 0.0);
   // Stopped by the engine (database closing, collection dropped) or cancelled by the caller.
   auto stopped = [&] { return stop_.load() || (options.cancel && options.cancel->load()); };
   const auto stopped_error = [&] { return Status::Unavailable("training of '" + name_ + "' was stopped"); };
   if (stopped()) return stopped_error();
-  if (schema_.index.distill && schema_.index.epochs > 0) {
-    quant::DistillOptions opt;
-    opt.epochs = schema_.index.epochs;
-    opt.seed = options.seed;
+  if (distill) {
     std::atomic<bool> stop_distill{false};  // DistillTrain checks it right after every on_step
     opt.on_step = [&](size_t step, size_t total, double loss_pq, double) {
       if (options.progress) options.progress("distill", static_cast<double>(step) / total, loss_pq);
       if (stopped()) stop_distill.store(true);
     };
     opt.stop = &stop_distill;
+    opt.on_epoch = [&](const quant::DistillState& state) {
+      WriteTrainCheckpoint(EncodeTrainCheckpoint(fingerprint, kmeans_bytes, state.Serialize()), "Distill-VQ epoch");
+    };
+    const quant::DistillState* resume = checkpoint && checkpoint->distill ? &*checkpoint->distill : nullptr;
+    if (resume)
+      spdlog::info("collection '{}': resuming Distill-VQ at epoch {} of {}", name_, resume->epochs_done + 1,
+                   opt.epochs);
     t = std::chrono::steady_clock::now();
-    const size_t nq = options.queries.size() / d;
-    M3VDB_ASSIGN_OR_RETURN(auto rep, quant::DistillTrain(vectors.data(), n, nq ? options.queries.data() : nullptr,
-                                                         nq, &books, opt));
+    const float* queries = nq ? options.queries.data() : nullptr;
+    opt.resume = resume;
+    auto rep = quant::DistillTrain(vectors.data(), n, queries, nq, &books, opt, backend.get());
+    if (resume && rep.status().code() == StatusCode::kInvalidArgument) {
+      // The checkpoint matched the fingerprint but not the trainer's own checks (books is unchanged).
+      spdlog::warn("collection '{}': the Distill-VQ checkpoint does not fit ({}); Distill-VQ starts over", name_,
+                   rep.status().message());
+      opt.resume = nullptr;
+      rep = quant::DistillTrain(vectors.data(), n, queries, nq, &books, opt, backend.get());
+    }
+    M3VDB_RETURN_IF_ERROR(rep.status());
     report.distill_seconds = Since(t);
-    report.first_loss = rep.first_loss_pq;
-    report.last_loss = rep.last_loss_pq;
+    report.first_loss = rep->first_loss_pq;
+    report.last_loss = rep->last_loss_pq;
+    report.resumed_epochs = rep->resumed_epochs;
   }
   books.generation = generation;
   vectors.clear();
@@ -141,13 +272,20 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
     }
   }
   batch.Put(Family::kMeta, storage::CodebooksKey(collection_id_), shared->Serialize());
+  batch.Delete(Family::kMeta, storage::TrainCheckpointKey(collection_id_));  // the generation it led to is in
   M3VDB_RETURN_IF_ERROR(store_->Write(batch));
   Publish([&] { ivfpq_ = std::move(ivf); });
   report.generation = shared->generation;
   report.total_seconds = Since(start);
   if (options.progress) options.progress("encode", 1.0, report.last_loss);
-  spdlog::info("collection '{}': IVF-PQ generation {} trained on {} vectors (nlist {}, m {}) in {:.1f} s", name_,
-               report.generation, n, shared->params.nlist, shared->params.m, report.total_seconds);
+  std::string resumed;
+  if (report.resumed_kmeans) {
+    resumed = " (resumed from a checkpoint: k-means skipped";
+    if (report.resumed_epochs > 0) resumed += ", Distill-VQ from epoch " + std::to_string(report.resumed_epochs + 1);
+    resumed += ")";
+  }
+  spdlog::info("collection '{}': IVF-PQ generation {} trained on {} vectors (nlist {}, m {}) in {:.1f} s{}", name_,
+               report.generation, n, shared->params.nlist, shared->params.m, report.total_seconds, resumed);
   return report;
 }
 

@@ -123,7 +123,8 @@ Json EncodeJob(const JobView& job) {
     out["report"] = {{"generation", r.generation},         {"documents", r.documents},
                      {"kmeans_seconds", r.kmeans_seconds}, {"distill_seconds", r.distill_seconds},
                      {"total_seconds", r.total_seconds},   {"first_loss", r.first_loss},
-                     {"last_loss", r.last_loss}};
+                     {"last_loss", r.last_loss},           {"resumed_kmeans", r.resumed_kmeans},
+                     {"resumed_epochs", r.resumed_epochs}};
   }
   if (job.error) out["error"] = {{"code", StatusCodeName(job.error->code())}, {"message", job.error->message()}};
   return out;

@@ -473,6 +473,8 @@ TEST_F(TrainServiceTest, TrainJobEndToEnd) {
   EXPECT_EQ(report["documents"], 600);
   EXPECT_GE(report["total_seconds"].get<double>(), report["kmeans_seconds"].get<double>());
   EXPECT_GT(report["first_loss"].get<double>(), 0.0);
+  EXPECT_EQ(report["resumed_kmeans"], false);  // no checkpoint of an earlier run
+  EXPECT_EQ(report["resumed_epochs"], 0);
 
   r = Call("GET", "/collections/c");
   ASSERT_EQ(r.status, 200);

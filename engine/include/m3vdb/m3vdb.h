@@ -86,15 +86,24 @@ struct TrainOptions {
   std::function<void(std::string_view phase, double fraction, double loss)> progress;
   // Cancellation: when set and true, training gives up with Unavailable at its next check
   // (after k-means, after every Distill-VQ step, before the codes are written); k-means itself
-  // runs to its end. A cancelled training changes nothing: the previous index keeps serving.
+  // runs to its end. A cancelled training changes no index: the previous one keeps serving.
   const std::atomic<bool>* cancel = nullptr;
 };
+// Checkpoints: training stores the k-means codebooks and, after every Distill-VQ epoch but the
+// last, the trainer's state in the database (docs/formats.md, "train checkpoint"). A Train that
+// was cancelled, failed or killed (even with kill -9) leaves them behind; the next Train of the
+// same collection with the same documents, queries, seed and settings skips k-means and resumes
+// Distill-VQ after the last completed epoch, and learns exactly (bit for bit, on the same
+// trainer backend and thread count) the codebooks of an uninterrupted run. A checkpoint of other
+// inputs is ignored. It is deleted with the trained generation's commit and by DropCollection.
 
 struct TrainReport {
   uint64_t generation = 0;       // codebook generation now serving searches
   size_t documents = 0;          // documents the codebooks were trained on
   double kmeans_seconds = 0, distill_seconds = 0, total_seconds = 0;
   double first_loss = 0, last_loss = 0;  // Distill-VQ PQ loss
+  bool resumed_kmeans = false;   // the k-means codebooks came from a checkpoint (k-means skipped)
+  int resumed_epochs = 0;        // Distill-VQ epochs taken from a checkpoint (0: started at epoch 0)
 };
 
 struct IndexInfo {
