@@ -1,8 +1,9 @@
 // Coalesces concurrent searches: searches of one collection with the same options that arrive
 // while that collection's searches already occupy `parallel` runners wait, and the next free
 // runner answers all of them (up to `max_batch`) with one Collection::SearchBatch call. Exact
-// dense search is bound by the pass over the stored vectors; SearchBatch makes that one GEMM
-// for the whole batch, so under load one pass serves many queries instead of one each.
+// dense search is bound by the pass over the stored vectors; SearchBatch makes that one pass
+// over the int8 copy per group of 8 queries (index/dense_index.h), so under load one pass
+// serves several queries instead of one each.
 //
 // No delay is added: a search starts at once when a runner is free, so a lone client sees plain
 // Search latency. Searches without a dense part or text (nothing to share) run directly; text
