@@ -8,6 +8,7 @@
 #include <atomic>
 #include <thread>
 
+#include "clustered_docs.h"
 #include "seeded_random.h"
 #include "temp_dir.h"
 
@@ -17,20 +18,7 @@ namespace {
 constexpr uint32_t kDim = 16;
 
 std::vector<Document> MakeDocs(size_t begin, size_t end, uint64_t seed) {
-  test::SeededRandom rng(seed);
-  std::vector<float> centers(12 * kDim);
-  for (float& c : centers) c = static_cast<float>(rng.Uniform(-3, 3));
-  std::vector<Document> docs;
-  for (size_t i = 0; i < end; ++i) {
-    Document d;
-    d.dense.resize(kDim);
-    for (uint32_t j = 0; j < kDim; ++j) d.dense[j] = centers[(i % 12) * kDim + j] + static_cast<float>(rng.Uniform(-1, 1));
-    if (i < begin) continue;
-    d.id = "doc-" + std::to_string(i);
-    d.metadata_json = "{\"i\":" + std::to_string(i) + "}";
-    docs.push_back(std::move(d));
-  }
-  return docs;
+  return test::MakeClusteredDocs(begin, end, seed, kDim);
 }
 
 CollectionSchema Schema(Metric metric) {

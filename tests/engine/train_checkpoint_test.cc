@@ -15,6 +15,7 @@
 #include "storage/keys.h"
 #include "storage/records.h"
 #include "storage/store.h"
+#include "tests/engine/clustered_docs.h"
 #include "tests/engine/seeded_random.h"
 #include "tests/engine/temp_dir.h"
 
@@ -25,19 +26,7 @@ constexpr uint32_t kDim = 16;
 constexpr int kEpochs = 3;
 
 std::vector<Document> MakeDocs(size_t begin, size_t end, uint64_t seed) {
-  test::SeededRandom rng(seed);
-  std::vector<float> centers(12 * kDim);
-  for (float& c : centers) c = static_cast<float>(rng.Uniform(-3, 3));
-  std::vector<Document> docs;
-  for (size_t i = 0; i < end; ++i) {
-    Document d;
-    d.dense.resize(kDim);
-    for (uint32_t j = 0; j < kDim; ++j) d.dense[j] = centers[(i % 12) * kDim + j] + static_cast<float>(rng.Uniform(-1, 1));
-    if (i < begin) continue;
-    d.id = "doc-" + std::to_string(i);
-    docs.push_back(std::move(d));
-  }
-  return docs;
+  return test::MakeClusteredDocs(begin, end, seed, kDim);
 }
 
 CollectionSchema Schema(Metric metric) {
