@@ -57,7 +57,14 @@ const uint32_t kMaxApproxBits = AbsBits(kMaxApprox);
 // range (the float32 pass must answer then). Branch-free, so that it vectorizes (built for
 // AVX-512 too, chosen at run time; FMA contraction only removes roundings, which the proof
 // allows).
-__attribute__((target_clones("avx512f", "default"), optimize("vect-cost-model=dynamic"))) int Intervals(
+// (Not under the sanitizers: their instrumented ifunc resolver would run before their runtime
+// is set up, as common/detail/vector_clones.h notes.)
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define M3VDB_INTERVAL_CLONES target_clones("avx512f", "default"),
+#else
+#define M3VDB_INTERVAL_CLONES
+#endif
+__attribute__((M3VDB_INTERVAL_CLONES optimize("vect-cost-model=dynamic"))) int Intervals(
     bool l2, const int32_t* __restrict sum, const float* __restrict scale, const float* __restrict err,
     const float* __restrict norm, const float* __restrict sq_norm, float query_scale, detail::Int8QueryTerms tq,
     float query_norm, size_t nd, float* __restrict low, float* __restrict high) {
