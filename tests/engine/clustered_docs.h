@@ -28,4 +28,16 @@ inline std::vector<Document> MakeClusteredDocs(size_t begin, size_t end, uint64_
   return docs;
 }
 
+// A small IVF-PQ schema for those documents: nlist 8, m 4, default nprobe 2.
+inline CollectionSchema SmallIvfPqSchema(uint32_t dim, Metric metric, int epochs) {
+  CollectionSchema s;
+  s.dense_dim = dim;
+  s.metric = metric;
+  s.index.nlist = 8;
+  s.index.m = 4;
+  s.index.epochs = epochs;
+  s.index.nprobe = 2;
+  return s;
+}
+
 }  // namespace m3vdb::test

@@ -21,16 +21,7 @@ std::vector<Document> MakeDocs(size_t begin, size_t end, uint64_t seed) {
   return test::MakeClusteredDocs(begin, end, seed, kDim);
 }
 
-CollectionSchema Schema(Metric metric) {
-  CollectionSchema s;
-  s.dense_dim = kDim;
-  s.metric = metric;
-  s.index.nlist = 8;
-  s.index.m = 4;
-  s.index.epochs = 1;
-  s.index.nprobe = 2;
-  return s;
-}
+CollectionSchema Schema(Metric metric) { return test::SmallIvfPqSchema(kDim, metric, 1); }
 
 std::vector<std::vector<SearchHit>> SearchAll(Collection& c, const std::vector<Document>& probes, int rerank_k) {
   std::vector<Query> qs;

@@ -29,16 +29,7 @@ std::vector<Document> MakeDocs(size_t begin, size_t end, uint64_t seed) {
   return test::MakeClusteredDocs(begin, end, seed, kDim);
 }
 
-CollectionSchema Schema(Metric metric) {
-  CollectionSchema s;
-  s.dense_dim = kDim;
-  s.metric = metric;
-  s.index.nlist = 8;
-  s.index.m = 4;
-  s.index.epochs = kEpochs;
-  s.index.nprobe = 2;
-  return s;
-}
+CollectionSchema Schema(Metric metric) { return test::SmallIvfPqSchema(kDim, metric, kEpochs); }
 
 std::unique_ptr<Database> Open(const test::TempDir& dir) {
   auto db = Database::Open(Options{}, dir.path().string());
