@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Learned IVF-PQ (Distill-VQ) vs FAISS k-means IVFPQ and OPQ+IVFPQ on Fashion-MNIST"};
   std::string data = tools::kFashionMnistDir, metric_name = "l2", ms = "16,28,56", nlists = "256,1024",
               nprobes = "1,4,16,64", methods = "ivfpq,distill";
-  size_t max_queries = 20000, num_queries = 10000, validation = 0;
+  size_t max_queries = 20000, num_queries = 10000, validation = 0, held_out = quant::DistillOptions{}.validation_queries;
   std::string init_cache, save_dir, device = "auto";
   float tau = 0, tau_code = 1, lr_pq = 0, lr_ivf = 0;
   int epochs = 4;
@@ -206,6 +206,9 @@ int main(int argc, char** argv) {
                  "kmeans (ip: m3vdb's initialisation before Distill-VQ), distill, distill-opq")
       ->capture_default_str();
   app.add_option("--epochs", epochs)->capture_default_str();
+  app.add_option("--held-out", held_out,
+                 "training queries Distill-VQ holds out to keep its best epoch (0 = off: keep the last)")
+      ->capture_default_str();
   app.add_option("--train-queries", max_queries, "documents sampled as training queries")->capture_default_str();
   app.add_option("--queries", num_queries, "test queries evaluated")->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
@@ -288,6 +291,7 @@ int main(int argc, char** argv) {
           quant::DistillOptions opt;
           opt.epochs = epochs;
           opt.max_queries = max_queries;
+          opt.validation_queries = held_out;
           opt.seed = seed;
           opt.tau = tau;
           opt.tau_code = tau_code;
@@ -304,6 +308,12 @@ int main(int argc, char** argv) {
                        "tau_code %.4g, lr_pq %.4g, lr_ivf %.4g, %.1fs\n",
                        m, nlist, rep->backend, rep->steps, rep->first_loss_pq, rep->last_loss_pq, rep->first_loss_ivf,
                        rep->last_loss_ivf, rep->tau, rep->tau_code, rep->lr_pq, rep->lr_ivf, rep->seconds);
+          if (rep->best_epoch >= 0) {
+            std::fprintf(stderr, "  held-out recall@10 (%zu training queries held out), epoch 0 = start:",
+                         rep->validation_queries);
+            for (double r : rep->validation_recall) std::fprintf(stderr, " %.4f", r);
+            std::fprintf(stderr, "; kept epoch %d\n", rep->best_epoch);
+          }
         }
         if (!save_dir.empty())
           WriteFile(save_dir + "/" + method + "-" + metric_name + "-m" + std::to_string(m) + "-l" +

@@ -8,7 +8,7 @@
 namespace m3vdb::quant {
 namespace {
 
-constexpr uint8_t kDistillStateVersion = 1;
+constexpr uint8_t kDistillStateVersion = 2;  // 2: best-epoch selection added
 constexpr size_t kMaxRngText = 1 << 16;  // mt19937_64's text form is about 6 KB
 
 }  // namespace
@@ -57,6 +57,14 @@ std::string DistillState::Serialize() const {
   put(&adam_len, 8);
   put(adam_m.data(), adam_m.size() * 4);
   put(adam_v.data(), adam_v.size() * 4);
+  const uint64_t recall_len = validation_recall.size();
+  put(&recall_len, 8);
+  put(validation_recall.data(), validation_recall.size() * 8);
+  put(&best_epoch, 4);
+  const std::string best_bytes = best_epoch > 0 ? best_books.Serialize() : std::string();
+  const uint64_t best_len = best_bytes.size();
+  put(&best_len, 8);
+  put(best_bytes.data(), best_bytes.size());
   return out;
 }
 
@@ -119,11 +127,28 @@ Result<DistillState> DistillState::Parse(std::string_view in) {
   if (adam_len != s.books.pq.size())
     return Status::Corruption("Distill-VQ state optimizer has " + std::to_string(adam_len) + " moments for " +
                               std::to_string(s.books.pq.size()) + " PQ values");
-  if (in.size() - pos != adam_len * 8) return Status::Corruption("Distill-VQ state has the wrong size");
+  if ((in.size() - pos) / 8 < adam_len) return Status::Corruption("Distill-VQ state optimizer is truncated");
   s.adam_m.resize(adam_len);
   s.adam_v.resize(adam_len);
   get(s.adam_m.data(), adam_len * 4);
   get(s.adam_v.data(), adam_len * 4);
+  uint64_t recall_len = 0;
+  if (!get(&recall_len, 8) || (recall_len != 0 && recall_len != uint64_t{s.epochs_done} + 1) ||
+      (in.size() - pos) / 8 < recall_len)
+    return Status::Corruption("Distill-VQ state held-out recalls are truncated or have the wrong count");
+  s.validation_recall.resize(recall_len);
+  get(s.validation_recall.data(), recall_len * 8);
+  uint64_t best_len = 0;
+  if (!get(&s.best_epoch, 4) || !get(&best_len, 8) || in.size() - pos != best_len)
+    return Status::Corruption("Distill-VQ state best codebooks are truncated or have the wrong size");
+  if (s.best_epoch > s.epochs_done || (s.best_epoch > 0) != (best_len > 0) || (s.best_epoch > 0 && recall_len == 0))
+    return Status::Corruption("Distill-VQ state names best epoch " + std::to_string(s.best_epoch) + " of " +
+                              std::to_string(s.epochs_done));
+  if (best_len > 0) {
+    auto best = Codebooks::Parse(in.substr(pos, best_len));
+    if (!best.ok()) return Status::Corruption("Distill-VQ state best codebooks: " + best.status().message());
+    s.best_books = std::move(*best);
+  }
   return s;
 }
 

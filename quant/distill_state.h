@@ -45,6 +45,12 @@ struct DistillState {
   std::string rng;                // std::mt19937_64 state as written by operator<<
   std::vector<uint32_t> order;    // training-query order after the last shuffle (every epoch
                                   // shuffles the previous epoch's order); a permutation of 0..queries-1
+  // Best-epoch selection (empty / 0 when it is off): held-out recall of the initial codebooks and
+  // after each completed epoch, the best epoch so far and its codebooks (not kept when it is 0:
+  // the initial codebooks are the caller's).
+  std::vector<double> validation_recall;  // epochs_done + 1 values
+  uint32_t best_epoch = 0;
+  Codebooks best_books;                   // only when best_epoch > 0
   // Report fields.
   double first_loss_pq = 0, first_loss_ivf = 0, last_loss_pq = 0, last_loss_ivf = 0;
   float tau = 0, tau_code = 0, lr_pq = 0, lr_ivf = 0, w_ivf = 0;

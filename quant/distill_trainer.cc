@@ -16,6 +16,7 @@
 #include "quant/cuda/cuda_distill_backend.h"
 #include "quant/detail/distill_step.h"
 #include "quant/detail/exact_top_k.h"
+#include "quant/detail/held_out_recall.h"
 
 namespace m3vdb::quant {
 namespace {
@@ -168,39 +169,39 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
   std::vector<float> xr(n * d);
   books->Rotate(docs, n, xr.data());
 
-  // Training queries (rotated) and, for documents used as queries, the document to exclude.
-  std::vector<float> qr;
-  std::vector<int64_t> self;
-  if (nq > 0) {
-    std::vector<size_t> pick(nq);
-    std::iota(pick.begin(), pick.end(), 0);
-    if (nq > opt.max_queries) {
-      std::shuffle(pick.begin(), pick.end(), rng);
-      pick.resize(opt.max_queries);
+  // Training queries (rotated) and, for documents used as queries, the document to exclude; the
+  // held-out validation queries likewise, the last `held` of the shuffled pool.
+  const size_t pool = nq > 0 ? nq : n;
+  const size_t held =
+      opt.validation_queries > 0 && pool / 10 >= 10 ? std::min(opt.validation_queries, pool / 10) : 0;
+  std::vector<size_t> pick(pool);
+  std::iota(pick.begin(), pick.end(), 0);
+  if (nq == 0 || held > 0 || nq > opt.max_queries) std::shuffle(pick.begin(), pick.end(), rng);
+  auto take = [&](size_t from, size_t count, std::vector<float>* out, std::vector<int64_t>* exclude) {
+    out->resize(count * d);
+    if (nq == 0) {
+      for (size_t i = 0; i < count; ++i) {
+        std::copy_n(xr.begin() + pick[from + i] * d, d, out->begin() + i * d);
+        exclude->push_back(static_cast<int64_t>(pick[from + i]));
+      }
+      return;
     }
-    std::vector<float> q(pick.size() * d);
-    for (size_t i = 0; i < pick.size(); ++i) {
+    std::vector<float> q(count * d);
+    for (size_t i = 0; i < count; ++i) {
       float* row = q.data() + i * d;
-      std::copy_n(queries + pick[i] * d, d, row);
+      std::copy_n(queries + pick[from + i] * d, d, row);
       if (books->params.unit_norm) {  // searched as q / ||q|| (quant/codebooks.h): trained so too
         const float len = std::sqrt(cblas_sdot(static_cast<int>(d), row, 1, row, 1));
         if (len > 0) cblas_sscal(static_cast<int>(d), 1.0f / len, row, 1);
       }
     }
-    qr.resize(q.size());
-    books->Rotate(q.data(), pick.size(), qr.data());
-    self.assign(pick.size(), -1);
-  } else {
-    std::vector<size_t> pick(n);
-    std::iota(pick.begin(), pick.end(), 0);
-    std::shuffle(pick.begin(), pick.end(), rng);
-    pick.resize(std::min(n, opt.max_queries));
-    qr.resize(pick.size() * d);
-    for (size_t i = 0; i < pick.size(); ++i) {
-      std::copy_n(xr.begin() + pick[i] * d, d, qr.begin() + i * d);
-      self.push_back(static_cast<int64_t>(pick[i]));
-    }
-  }
+    if (count > 0) books->Rotate(q.data(), count, out->data());
+    exclude->assign(count, -1);
+  };
+  std::vector<float> qr, held_qr;
+  std::vector<int64_t> self, held_self;
+  take(0, std::min(pool - held, opt.max_queries), &qr, &self);
+  take(pool - held, held, &held_qr, &held_self);
   const size_t num_q = self.size();
 
   // Fixed IVF assignment and the teacher's ranking.
@@ -211,8 +212,25 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
   detail::ExactTopK(books->params.geometry(), qr.data(), num_q, xr.data(), n, d, K, self.data(), top_ids.data(),
                     top_scores.data());
 
+  // The held-out queries' exact top-10, and how the codebooks are measured on them.
+  const size_t held_k = std::min<size_t>(10, n - 1);
+  std::vector<uint32_t> held_truth(held * held_k);
+  if (held > 0) {
+    std::vector<float> unused(held * held_k);
+    detail::ExactTopK(books->params.geometry(), held_qr.data(), held, xr.data(), n, d, held_k, held_self.data(),
+                      held_truth.data(), unused.data());
+  }
+  const size_t held_nprobe = opt.validation_nprobe > 0 ? opt.validation_nprobe : std::max<size_t>(1, books->params.nlist / 16);
+  auto held_out_recall = [&](const Codebooks& b) {
+    return detail::HeldOutRecall(b, xr.data(), n, held_qr.data(), held, held_self.data(), held_truth.data(), held_k,
+                                 held_nprobe);
+  };
+  const Codebooks initial = held > 0 ? *books : Codebooks{};
+  Codebooks best_books;
+
   DistillReport report;
   report.backend = backend->name();
+  report.validation_queries = held;
   report.tau = opt.tau;
   if (report.tau <= 0) {
     std::vector<float> gaps(num_q);
@@ -245,6 +263,9 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
         !same(resume->lr_pq, report.lr_pq) || !same(resume->lr_ivf, report.lr_ivf))
       return mismatch("its temperatures or learning rates differ from the recomputed ones");
     if (resume->order.size() != num_q) return mismatch("its query order has the wrong size");
+    if (resume->validation_recall.size() != (held > 0 ? resume->epochs_done + 1 : 0) ||
+        resume->best_epoch > resume->epochs_done || (resume->best_epoch > 0 && !resume->best_books.Validate().ok()))
+      return mismatch("its best-epoch selection does not fit " + std::to_string(held) + " held-out queries");
     for (uint32_t q : resume->order)
       if (q >= num_q) return mismatch("its query order names query " + std::to_string(q));
     std::istringstream text(resume->rng);
@@ -266,6 +287,15 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
     report.last_loss_ivf = resume->last_loss_ivf;
     report.w_ivf = resume->w_ivf;
     report.resumed_epochs = first_epoch;
+    if (held > 0) {
+      report.validation_recall = resume->validation_recall;
+      report.best_epoch = static_cast<int>(resume->best_epoch);
+      if (report.best_epoch > 0) best_books = resume->best_books;
+    }
+  } else if (held > 0) {
+    report.validation_recall.push_back(held_out_recall(*books));
+    report.best_epoch = 0;
+    if (opt.on_validation) opt.on_validation(0, report.validation_recall[0]);
   }
   auto save = [&](int epochs_done) {
     DistillState s;
@@ -292,6 +322,9 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
     s.lr_pq = report.lr_pq;
     s.lr_ivf = report.lr_ivf;
     s.w_ivf = report.w_ivf;
+    s.validation_recall = report.validation_recall;
+    s.best_epoch = static_cast<uint32_t>(std::max(report.best_epoch, 0));
+    if (s.best_epoch > 0) s.best_books = best_books;
     opt.on_epoch(s);
   };
   std::vector<float> batch_q, batch_x;
@@ -351,9 +384,23 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
         for (size_t i = 0; i < books->centroids.size(); ++i) books->centroids[i] -= lr_c * g.grad_centroids_ivf[i];
       }
       if (opt.on_step) opt.on_step(step + 1, total, g.loss_pq, g.loss_ivf);
+      if (held > 0 && s + 1 == steps_per_epoch) {
+        const double recall = held_out_recall(*books);
+        report.validation_recall.push_back(recall);
+        if (recall > report.validation_recall[static_cast<size_t>(report.best_epoch)]) {
+          report.best_epoch = epoch + 1;
+          best_books = *books;
+        }
+        if (opt.on_validation) opt.on_validation(epoch + 1, recall);
+      }
       if (opt.on_epoch && s + 1 == steps_per_epoch && epoch + 1 < opt.epochs) save(epoch + 1);
       if (opt.stop && opt.stop->load()) return Status::Unavailable("Distill-VQ training was stopped");
     }
+  }
+  if (held > 0 && report.best_epoch < opt.epochs) {  // an earlier epoch measured better: return it
+    const uint64_t generation = books->generation;
+    *books = report.best_epoch == 0 ? initial : best_books;
+    books->generation = generation;
   }
   report.steps = step;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

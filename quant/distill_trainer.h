@@ -18,6 +18,16 @@
 // teacher top-K: real queries are not in the corpus, and a self-match would teach nothing but
 // "rank an exact duplicate first", which any quantizer already does.
 //
+// Best epoch: `validation_queries` of those queries are held out of training (the last ones of
+// the shuffled pool, so the training sample is the same with or without them whenever the pool
+// has room). Before the first epoch and after every epoch the trainer measures recall@10 on them
+// as the index will search (lists re-assigned, codes re-encoded, `validation_nprobe` lists
+// probed; quant/detail/held_out_recall.h) and returns the codebooks of the best measurement,
+// the initial ones included: training cannot leave the index worse than its start on held-out
+// queries (a learning rate too large for a given start drifts; docs/benchmarks.md). Ties keep
+// the earlier epoch. Off (the last epoch returned) when validation_queries is 0 or the pool is
+// too small to spare at least 10.
+//
 // The arithmetic of a step runs on a `DistillBackend`: the CPU one (OpenBLAS GEMMs, its threads)
 // or the CUDA one (cuBLAS GEMMs and kernels, quant/cuda/), compiled when nvcc is found and chosen
 // at run time only when a GPU exists (DistillDevice::kAuto, common/gpu.h). The loop itself (sampling,
@@ -69,6 +79,8 @@ struct DistillOptions {
                                 // between the nearest and second-nearest codeword's squared distance.
                                 // Auto helped a short run (158 steps, M=28) on a validation split
                                 // but hurt full runs at M=16 (docs/benchmarks.md), so it is opt-in.
+  size_t validation_queries = 2000;  // held out to pick the best epoch (above); 0 = off
+  size_t validation_nprobe = 0;      // lists probed for it; 0 = nlist / 16 (at least 1)
   uint64_t seed = 1234;
   DistillDevice device = DistillDevice::kAuto;  // used when DistillTrain is given no backend
   // Called after every step: (step, total steps, PQ loss, IVF loss).
@@ -76,6 +88,8 @@ struct DistillOptions {
   // When set and true, training stops after the current step with Unavailable. A stop seen at the
   // last step of an epoch comes after that epoch's on_epoch.
   const std::atomic<bool>* stop = nullptr;
+  // Called with each held-out recall@10: (epoch, recall), epoch 0 = the initial codebooks.
+  std::function<void(int, double)> on_validation;
   // Called after every completed epoch but the last with the state to resume from (see above).
   std::function<void(const DistillState&)> on_epoch;
   // When set, training continues from this state (see above) instead of starting at epoch 0.
@@ -90,6 +104,9 @@ struct DistillReport {
   double seconds = 0;
   const char* backend = "";  // name() of the backend that ran the steps
   int resumed_epochs = 0;    // epochs taken from options.resume (0: started at epoch 0)
+  size_t validation_queries = 0;          // held out (0: best-epoch selection was off)
+  std::vector<double> validation_recall;  // recall@10 on them: [0] initial, [e] after epoch e
+  int best_epoch = -1;                    // epoch of the returned codebooks (0: the initial ones); -1 when off
 };
 
 // The arithmetic of a training step, behind one interface so that a GPU backend can replace

@@ -78,6 +78,11 @@ int RunQuantize(const QuantizeFlags& f) {
     spdlog::info("Distill-VQ ({}): {} steps, PQ loss {:.4f} -> {:.4f}, training queries: {}", report->backend,
                  report->steps, report->first_loss_pq, report->last_loss_pq,
                  queries.rows ? f.queries : std::string("documents sampled from the base set"));
+    if (report->best_epoch >= 0) {
+      std::string recalls;
+      for (double r : report->validation_recall) recalls += (recalls.empty() ? "" : " ") + std::to_string(r);
+      spdlog::info("held-out recall@10 by epoch (0 = k-means): {}; kept epoch {}", recalls, report->best_epoch);
+    }
   }
   if (Status s = quant::ExportFaissIndex(*books, base->data.data(), base->rows, f.out); !s.ok()) return Fail(s);
   std::printf("wrote %s: %zu vectors, %u bytes per vector (IVF%u,PQ%ux%u%s)\n", f.out.c_str(), base->rows,

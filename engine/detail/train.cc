@@ -216,6 +216,10 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
       if (stopped()) stop_distill.store(true);
     };
     opt.stop = &stop_distill;
+    opt.on_validation = [&](int epoch, double recall) {
+      spdlog::info("collection '{}': Distill-VQ held-out recall@10 {:.4f} {}", name_, recall,
+                   epoch == 0 ? std::string("at the k-means start") : "after epoch " + std::to_string(epoch));
+    };
     opt.on_epoch = [&](const quant::DistillState& state) {
       WriteTrainCheckpoint(EncodeTrainCheckpoint(fingerprint, kmeans_bytes, state.Serialize()), "Distill-VQ epoch");
     };
@@ -239,6 +243,12 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
     report.first_loss = rep->first_loss_pq;
     report.last_loss = rep->last_loss_pq;
     report.resumed_epochs = rep->resumed_epochs;
+    report.validation_recall = rep->validation_recall;
+    report.best_epoch = rep->best_epoch;
+    if (rep->best_epoch >= 0 && rep->best_epoch < opt.epochs)
+      spdlog::info("collection '{}': keeping the codebooks of epoch {} (held-out recall@10 {:.4f}, last epoch {:.4f})",
+                   name_, rep->best_epoch, rep->validation_recall[static_cast<size_t>(rep->best_epoch)],
+                   rep->validation_recall.back());
   }
   books.generation = generation;
   vectors.clear();

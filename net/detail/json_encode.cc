@@ -124,7 +124,8 @@ Json EncodeJob(const JobView& job) {
                      {"kmeans_seconds", r.kmeans_seconds}, {"distill_seconds", r.distill_seconds},
                      {"total_seconds", r.total_seconds},   {"first_loss", r.first_loss},
                      {"last_loss", r.last_loss},           {"resumed_kmeans", r.resumed_kmeans},
-                     {"resumed_epochs", r.resumed_epochs}};
+                     {"resumed_epochs", r.resumed_epochs}, {"validation_recall", r.validation_recall},
+                     {"best_epoch", r.best_epoch}};
   }
   if (job.error) out["error"] = {{"code", StatusCodeName(job.error->code())}, {"message", job.error->message()}};
   return out;

@@ -54,6 +54,12 @@ TEST_P(IvfPqCollectionTest, TrainReopenRetrainDelete) {
     ASSERT_TRUE(report.ok()) << report.status().ToString();
     EXPECT_EQ(report->generation, 1u);
     EXPECT_EQ(report->documents, 1500u);
+    // Best-epoch selection ran (150 of the 1,500 sampled training queries held out): one
+    // held-out recall for the k-means start and one per epoch, the kept epoch the best of them.
+    const auto& recall = report->validation_recall;
+    ASSERT_EQ(recall.size(), static_cast<size_t>(Schema(GetParam()).index.epochs) + 1);
+    ASSERT_GE(report->best_epoch, 0);
+    EXPECT_EQ(recall[static_cast<size_t>(report->best_epoch)], *std::max_element(recall.begin(), recall.end()));
     IndexInfo info = (*coll)->GetIndexInfo();
     EXPECT_EQ(info.kind, "ivfpq");
     EXPECT_EQ(info.bytes_per_vector, 4u);
@@ -140,7 +146,9 @@ TEST_P(IvfPqCollectionTest, LargeBatchEqualsSingleSearches) {
   ASSERT_TRUE((*coll)->Upsert(MakeDocs(0, 1500, 7)).ok());
   auto probes = MakeDocs(0, 333, 9);  // three groups of 128 and a partial one
   for (int trained = 0; trained < 2; ++trained) {
-    if (trained) ASSERT_TRUE((*coll)->Train(TrainOptions{}).ok());
+    if (trained) {
+      ASSERT_TRUE((*coll)->Train(TrainOptions{}).ok());
+    }
     const auto batch = SearchAll(**coll, probes, 20);
     ASSERT_EQ(batch.size(), probes.size());
     for (size_t i = 0; i < probes.size(); i += 7) {

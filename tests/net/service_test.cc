@@ -475,6 +475,13 @@ TEST_F(TrainServiceTest, TrainJobEndToEnd) {
   EXPECT_GT(report["first_loss"].get<double>(), 0.0);
   EXPECT_EQ(report["resumed_kmeans"], false);  // no checkpoint of an earlier run
   EXPECT_EQ(report["resumed_epochs"], 0);
+  ASSERT_TRUE(report["validation_recall"].is_array());  // best-epoch selection: 60 of 600 held out
+  const auto& recall = report["validation_recall"];
+  ASSERT_GE(recall.size(), 2u);
+  const int best = report["best_epoch"].get<int>();
+  ASSERT_GE(best, 0);
+  ASSERT_LT(static_cast<size_t>(best), recall.size());
+  for (const auto& r : recall) EXPECT_LE(r.get<double>(), recall[static_cast<size_t>(best)].get<double>());
 
   r = Call("GET", "/collections/c");
   ASSERT_EQ(r.status, 200);

@@ -65,6 +65,7 @@ void ExpectResumedRunsEqualUninterruptedRun(const Problem& p) {
   auto plain_report = TrainFrom(p, &plain, p.opt);
   ASSERT_TRUE(plain_report.ok()) << plain_report.status().ToString();
   EXPECT_EQ(plain_report->resumed_epochs, 0);
+  ASSERT_EQ(plain_report->validation_recall.size(), 4u);
 
   // Uninterrupted, with checkpoints: the callback changes nothing, and comes after epochs 1 and 2
   // (never after the last).
@@ -116,6 +117,8 @@ void ExpectResumedRunsEqualUninterruptedRun(const Problem& p) {
     EXPECT_EQ(report->w_ivf, plain_report->w_ivf);
     EXPECT_EQ(report->tau, plain_report->tau);
     EXPECT_EQ(report->tau_code, plain_report->tau_code);
+    EXPECT_EQ(report->validation_recall, plain_report->validation_recall);  // best-epoch selection on (held out)
+    EXPECT_EQ(report->best_epoch, plain_report->best_epoch);
     ASSERT_FALSE(resumed_steps.empty());
     EXPECT_EQ(resumed_steps.front(), (e + 1) * spe + 1);  // progress continues from the checkpoint
     EXPECT_EQ(resumed_steps.back(), plain_report->steps);
@@ -273,6 +276,8 @@ TEST(DistillStateTest, RoundTrip) {
   EXPECT_EQ(back->tau_code, s.tau_code);
   EXPECT_EQ(back->lr_pq, s.lr_pq);
   EXPECT_EQ(back->lr_ivf, s.lr_ivf);
+  EXPECT_EQ(back->validation_recall, s.validation_recall);
+  EXPECT_EQ(back->best_epoch, s.best_epoch);
 }
 
 void ExpectCorruption(std::string_view bytes, const std::string& what) {
@@ -285,8 +290,10 @@ TEST(DistillStateTest, BadBytesAreCorruption) {
   const std::string bytes = s.Serialize();
   ExpectCorruption("", "empty");
   std::string v = bytes;
-  v[0] = 2;
+  v[0] = 3;
   ExpectCorruption(v, "unknown version");
+  v[0] = 1;
+  ExpectCorruption(v, "version 1 (before best-epoch selection)");
   ExpectCorruption(bytes + "x", "trailing byte");
   // Every truncation (sampled, plus the first 300 bytes where the header and sizes are).
   for (size_t len = 0; len < bytes.size(); len += (len < 300 ? 1 : 61))
@@ -312,6 +319,38 @@ TEST(DistillStateTest, BadBytesAreCorruption) {
     c.adam_v.pop_back();
   }, "moments shorter than the PQ table");
   with([](DistillState& c) { c.books.centroids.pop_back(); }, "codebooks of the wrong size");
+  ASSERT_EQ(s.validation_recall.size(), 2u);  // best-epoch selection was on (30 of 300 queries held out)
+  with([](DistillState& c) { c.validation_recall.pop_back(); }, "held-out recalls: one too few");
+  with([](DistillState& c) { c.validation_recall.push_back(0.5); }, "held-out recalls: one too many");
+  with([](DistillState& c) { c.best_epoch = 2; }, "best epoch after the epochs done");
+  with([](DistillState& c) {
+    c.best_epoch = 1;
+    c.best_books = Codebooks{};
+  }, "best epoch without its codebooks");
+  with([](DistillState& c) {
+    c.best_epoch = 1;
+    c.best_books = c.books;
+    c.best_books.pq.pop_back();
+  }, "best codebooks of the wrong size");
+  with([](DistillState& c) {
+    c.best_epoch = 1;
+    c.best_books = c.books;
+    c.validation_recall.clear();
+  }, "best epoch without held-out recalls");
+}
+
+TEST(DistillStateTest, BestEpochRoundTrips) {
+  DistillState s = SmallState();
+  s.best_epoch = 1;
+  s.best_books = s.books;
+  s.best_books.pq[0] += 1.0f;
+  s.validation_recall = {0.25, 0.5};
+  auto back = DistillState::Parse(s.Serialize());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->best_epoch, 1u);
+  EXPECT_EQ(back->best_books.Serialize(), s.best_books.Serialize());
+  EXPECT_EQ(back->validation_recall, s.validation_recall);
+  EXPECT_EQ(back->Serialize(), s.Serialize());
 }
 
 }  // namespace

@@ -104,6 +104,11 @@ struct TrainReport {
   double first_loss = 0, last_loss = 0;  // Distill-VQ PQ loss
   bool resumed_kmeans = false;   // the k-means codebooks came from a checkpoint (k-means skipped)
   int resumed_epochs = 0;        // Distill-VQ epochs taken from a checkpoint (0: started at epoch 0)
+  // Best-epoch selection (quant/distill_trainer.h): recall@10 of the codebooks on training
+  // queries held out of Distill-VQ, [0] the k-means start, [e] after epoch e, and the epoch whose
+  // codebooks were kept (0: the k-means ones); empty and -1 when it did not run.
+  std::vector<double> validation_recall;
+  int best_epoch = -1;
 };
 
 struct IndexInfo {
