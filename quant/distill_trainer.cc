@@ -240,7 +240,10 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
     report.tau = std::max(gaps[num_q / 2] / 3.0f, 1e-6f);
   }
   report.tau_code = opt.tau_code > 0 ? opt.tau_code : AutoCodeTemperature(*books, xr.data(), lists.data(), n, rng);
-  report.lr_pq = opt.lr_pq > 0 ? opt.lr_pq : static_cast<float>(1.5e-2 * Rms(books->pq));
+  // Auto: a fraction of the codebooks' RMS, smaller from an OPQ start (better codebooks, less
+  // to gain, more to lose; both chosen on validation splits, docs/benchmarks.md).
+  const double lr_fraction = books->params.opq ? 5e-3 : 1.5e-2;
+  report.lr_pq = opt.lr_pq > 0 ? opt.lr_pq : static_cast<float>(lr_fraction * Rms(books->pq));
   report.lr_ivf = opt.lr_ivf > 0 ? opt.lr_ivf : static_cast<float>(1e-3 * Rms(books->centroids));
 
   const size_t steps_per_epoch = (num_q + opt.batch_queries - 1) / opt.batch_queries;
