@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
               nprobes = "1,4,16,64", methods = "ivfpq,distill";
   size_t max_queries = 20000, num_queries = 10000, validation = 0, held_out = quant::DistillOptions{}.validation_queries;
   std::string init_cache, save_dir, device = "auto";
-  float tau = 0, tau_code = 1, lr_pq = 0, lr_ivf = 0;
+  float tau = 0, tau_code = -1, lr_pq = 0, lr_ivf = 0;
   int epochs = 4;
   bool scan_ours = false;
   uint64_t seed = 1234;
@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   app.add_option("--tau", tau, "Distill-VQ score temperature (0 = auto)");
-  app.add_option("--tau-code", tau_code, "Distill-VQ soft code assignment temperature (0 = auto)")->capture_default_str();
+  app.add_option("--tau-code", tau_code, "Distill-VQ soft code assignment temperature (0 = auto, < 0 = auto for unit-length vectors, else 1)")->capture_default_str();
   app.add_option("--lr-pq", lr_pq, "Distill-VQ PQ learning rate (0 = auto)");
   app.add_option("--lr-ivf", lr_ivf, "Distill-VQ centroid learning rate (0 = auto)");
   app.add_flag("--m3vdb-scan", scan_ours,

@@ -239,7 +239,8 @@ Result<DistillReport> DistillTrain(const float* docs, size_t n, const float* que
     std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(num_q / 2), gaps.end());
     report.tau = std::max(gaps[num_q / 2] / 3.0f, 1e-6f);
   }
-  report.tau_code = opt.tau_code > 0 ? opt.tau_code : AutoCodeTemperature(*books, xr.data(), lists.data(), n, rng);
+  const float tau_code = opt.tau_code >= 0 ? opt.tau_code : books->params.unit_norm ? 0.0f : 1.0f;
+  report.tau_code = tau_code > 0 ? tau_code : AutoCodeTemperature(*books, xr.data(), lists.data(), n, rng);
   // Auto: a fraction of the codebooks' RMS, smaller from an OPQ start (better codebooks, less
   // to gain, more to lose; both chosen on validation splits, docs/benchmarks.md).
   const double lr_fraction = books->params.opq ? 5e-3 : 1.5e-2;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <set>
 
@@ -116,6 +117,40 @@ TEST(DistillTemperatureTest, AutoCodeTemperatureFollowsTheDataScale) {
   auto c = DistillTrain(ds.docs.data(), ds.n, nullptr, 0, &small, opt);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->tau_code, 0.25f);
+  opt.tau_code = DistillOptions{}.tau_code;  // the default: LibVQ's 1 for codebooks not flagged unit_norm
+  ASSERT_LT(opt.tau_code, 0.0f);
+  Codebooks plain = *kmeans;
+  auto d = DistillTrain(ds.docs.data(), ds.n, nullptr, 0, &plain, opt);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->tau_code, 1.0f);
+}
+
+TEST(DistillTemperatureTest, DefaultCodeTemperatureIsAutoForUnitLengthVectors) {
+  auto ds = testing::MakeClustered(1500, 0, 16, 8, 20, 1.0f, 4);
+  for (size_t i = 0; i < ds.n; ++i) {
+    double s = 0;
+    for (size_t j = 0; j < ds.d; ++j) s += double{ds.docs[i * ds.d + j]} * ds.docs[i * ds.d + j];
+    for (size_t j = 0; j < ds.d; ++j) ds.docs[i * ds.d + j] = static_cast<float>(ds.docs[i * ds.d + j] / std::sqrt(s));
+  }
+  IvfPqParams params;
+  params.dim = 16;
+  params.metric = Metric::kInnerProduct;
+  params.nlist = 4;
+  params.m = 4;
+  auto kmeans = TrainKMeans(ds.docs.data(), ds.n, params);
+  ASSERT_TRUE(kmeans.ok()) << kmeans.status().ToString();
+  ASSERT_TRUE(kmeans->params.unit_norm);
+  DistillOptions opt;
+  opt.epochs = 1;
+  opt.max_queries = 64;
+  Codebooks by_default = *kmeans, by_auto = *kmeans;
+  auto a = DistillTrain(ds.docs.data(), ds.n, nullptr, 0, &by_default, opt);
+  opt.tau_code = 0;
+  auto b = DistillTrain(ds.docs.data(), ds.n, nullptr, 0, &by_auto, opt);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->tau_code, b->tau_code);
+  EXPECT_LT(a->tau_code, 0.1f);  // squared gaps between unit-vector codewords: far below LibVQ's 1
+  EXPECT_EQ(by_default.Serialize(), by_auto.Serialize());
 }
 
 }  // namespace
