@@ -218,7 +218,7 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
     opt.stop = &stop_distill;
     opt.on_validation = [&](int epoch, double recall) {
       spdlog::info("collection '{}': Distill-VQ held-out recall@10 {:.4f} {}", name_, recall,
-                   epoch == 0 ? std::string("at the k-means start") : "after epoch " + std::to_string(epoch));
+                   epoch == 0 ? std::string("at the k-means (or OPQ) start") : "after epoch " + std::to_string(epoch));
     };
     opt.on_epoch = [&](const quant::DistillState& state) {
       WriteTrainCheckpoint(EncodeTrainCheckpoint(fingerprint, kmeans_bytes, state.Serialize()), "Distill-VQ epoch");

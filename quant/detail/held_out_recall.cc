@@ -4,15 +4,14 @@
 
 #include <algorithm>
 #include <numeric>
-#include <queue>
 #include <utility>
 #include <vector>
 
 namespace m3vdb::quant::detail {
 namespace {
 
-// Scores [rows x cols] of `a` against `b` under the geometry, up to a per-row constant
-// (-||a||^2 is left out for L2: it does not change a row's ranking).
+// Scores [rows x cols] of queries `a` against reconstructions `b` under the geometry, up to a
+// per-row constant (-||a||^2 is left out for L2: it does not change a row's ranking).
 void RankScores(Metric geometry, const float* a, size_t rows, const float* b, size_t cols, size_t d, float* out) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(cols),
               static_cast<int>(d), 1.0f, a, static_cast<int>(d), b, static_cast<int>(d), 0.0f, out,
@@ -35,18 +34,19 @@ double HeldOutRecall(const Codebooks& books, const float* xr, size_t n, const fl
   nprobe = std::clamp<size_t>(nprobe, 1, L);
 
   // The index after training: nearest lists, codes re-encoded.
+  const std::vector<float> centroid_norms = books.CentroidNorms();
   std::vector<uint32_t> lists(n);
   std::vector<uint8_t> codes(n * cs);
-  constexpr size_t kEncodeBlock = 4096;
+  constexpr size_t kEncodeBlock = 4096;  // EncodeWithLists' scratch grows with the block
   for (size_t b = 0; b < n; b += kEncodeBlock) {
     const size_t nb = std::min(kEncodeBlock, n - b);
-    books.Assign(xr + b * d, nb, lists.data() + b);
+    books.Assign(xr + b * d, nb, lists.data() + b, centroid_norms.data());
     books.EncodeWithLists(xr + b * d, nb, lists.data() + b, codes.data() + b * cs);
   }
 
   // Each query's probed lists.
   std::vector<float> coarse(nq * L);
-  RankScores(geometry, qr, nq, books.centroids.data(), L, d, coarse.data());
+  books.CoarseScores(qr, nq, coarse.data(), centroid_norms.data());
   std::vector<uint8_t> probed(nq * L, 0);
   std::vector<uint32_t> order(L);
   for (size_t i = 0; i < nq; ++i) {
