@@ -8,7 +8,7 @@
 
 #include "common/gpu.h"
 #include "embedder/cuda/cuda_encoder.h"
-#include "embedder/detail/blas_threads.h"
+#include "common/blas_threads.h"
 #include "embedder/detail/cpu_encoder.h"
 #include "embedder/detail/heads.h"
 #include "embedder/detail/kernels.h"

@@ -1,11 +1,13 @@
 #include "quant/detail/distill_step.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "common/blas_threads.h"
 #include "common/vector_math.h"
 
 namespace m3vdb::quant::detail {
@@ -27,28 +29,56 @@ float SquaredNorm(const float* x, size_t n) {
   return s;
 }
 
-// Scores [b x c] of queries against rows `x` under the metric.
-void Scores(Metric metric, const float* q, size_t b, const float* x, size_t c, size_t d, float* out) {
-  Gemm(false, true, b, c, d, 1.0f, q, d, x, d, 0.0f, out, c);
+// Candidates per task of the score GEMMs: fixed, so that the split (and with it every rounding)
+// does not depend on the thread count.
+constexpr size_t kColumnBlock = 512;
+
+size_t Blocks(size_t n, size_t block) { return (n + block - 1) / block; }
+
+// Scores of queries against rows x[j0, j1) under the metric, into columns [j0, j1) of `out`
+// (b rows of ldo floats).
+void ScoreBlock(Metric metric, const float* q, const float* qn, size_t b, const float* x, size_t j0, size_t j1,
+                size_t d, float* out, size_t ldo) {
+  Gemm(false, true, b, j1 - j0, d, 1.0f, q, d, x + j0 * d, d, 0.0f, out + j0, ldo);
   if (metric != Metric::kL2) return;
-  std::vector<float> qn(b), xn(c);
-  for (size_t i = 0; i < b; ++i) qn[i] = SquaredNorm(q + i * d, d);
-  for (size_t j = 0; j < c; ++j) xn[j] = SquaredNorm(x + j * d, d);
-  for (size_t i = 0; i < b; ++i)
-    for (size_t j = 0; j < c; ++j) out[i * c + j] = 2 * out[i * c + j] - qn[i] - xn[j];
+  for (size_t j = j0; j < j1; ++j) {
+    const float xn = SquaredNorm(x + j * d, d);
+    for (size_t i = 0; i < b; ++i) out[i * ldo + j] = 2 * out[i * ldo + j] - qn[i] - xn;
+  }
 }
 
-// Given dL/dS [b x c] for S = score(q, y), writes dL/dy [c x d] into grad_y (overwritten).
+// Scores [b x c] of queries against rows `x` under the metric, for each of `sets` row sets at
+// once (teacher and student share the queries), in blocks of candidates over the threads.
+void Scores(Metric metric, const float* q, size_t b, const float* const* x, float* const* out, size_t sets, size_t c,
+            size_t d) {
+  std::vector<float> qn(b);
+  for (size_t i = 0; i < b; ++i) qn[i] = SquaredNorm(q + i * d, d);
+  const size_t blocks = Blocks(c, kColumnBlock);
+  const auto tasks = static_cast<std::ptrdiff_t>(blocks * sets);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::ptrdiff_t task = 0; task < tasks; ++task) {
+    const size_t set = static_cast<size_t>(task) / blocks, j0 = static_cast<size_t>(task) % blocks * kColumnBlock;
+    ScoreBlock(metric, q, qn.data(), b, x[set], j0, std::min(c, j0 + kColumnBlock), d, out[set], c);
+  }
+}
+
+// Given dL/dS [b x c] for S = score(q, y), writes dL/dy [c x d] into grad_y (overwritten), in
+// blocks of rows of y over the threads.
 void ScoreBackward(Metric metric, const float* g, const float* q, size_t b, const float* y, size_t c, size_t d,
                    float* grad_y) {
   // IP: dS_ij/dy_j = q_i  -> grad_y = G^T Q.   L2: dS_ij/dy_j = 2(q_i - y_j) -> 2 G^T Q - 2 (colsum G) y.
   const float scale = metric == Metric::kL2 ? 2.0f : 1.0f;
-  Gemm(true, false, c, d, b, scale, g, c, q, d, 0.0f, grad_y, d);
-  if (metric != Metric::kL2) return;
-  for (size_t j = 0; j < c; ++j) {
-    float colsum = 0;
-    for (size_t i = 0; i < b; ++i) colsum += g[i * c + j];
-    cblas_saxpy(static_cast<int>(d), -2.0f * colsum, y + j * d, 1, grad_y + j * d, 1);
+  const auto blocks = static_cast<std::ptrdiff_t>(Blocks(c, kColumnBlock));
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::ptrdiff_t block = 0; block < blocks; ++block) {
+    const size_t j0 = static_cast<size_t>(block) * kColumnBlock, j1 = std::min(c, j0 + kColumnBlock);
+    Gemm(true, false, j1 - j0, d, b, scale, g + j0, c, q, d, 0.0f, grad_y + j0 * d, d);
+    if (metric != Metric::kL2) continue;
+    for (size_t j = j0; j < j1; ++j) {
+      float colsum = 0;
+      for (size_t i = 0; i < b; ++i) colsum += g[i * c + j];
+      cblas_saxpy(static_cast<int>(d), -2.0f * colsum, y + j * d, 1, grad_y + j * d, 1);
+    }
   }
 }
 
@@ -60,18 +90,27 @@ void Softmax(const float* x, size_t n, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] *= inv;
 }
 
-// Mean ListNet over rows; writes dL/dS (already including 1/tau and 1/b) into grad.
-double ListNetRows(const float* teacher, const float* student, size_t b, size_t c, float tau, float* grad) {
-  std::vector<float> t(c), s(c);
-  double total = 0;
-  for (size_t i = 0; i < b; ++i) {
-    for (size_t j = 0; j < c; ++j) {
-      t[j] = teacher[i * c + j] / tau;
-      s[j] = student[i * c + j] / tau;
+// Mean ListNet over rows; writes dL/dS (already including 1/tau and 1/b) into grad. Rows run on
+// the threads; their losses are summed in row order afterwards (the same sum whatever the split).
+double ListNetRows(const float* teacher, const float* student, size_t b, size_t c, float tau, float* grad,
+                   std::vector<double>* row_loss) {
+  row_loss->resize(b);
+#pragma omp parallel
+  {
+    std::vector<float> t(c), s(c);
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t is = 0; is < static_cast<std::ptrdiff_t>(b); ++is) {
+      const auto i = static_cast<size_t>(is);
+      for (size_t j = 0; j < c; ++j) {
+        t[j] = teacher[i * c + j] / tau;
+        s[j] = student[i * c + j] / tau;
+      }
+      (*row_loss)[i] = ListNet(t.data(), s.data(), c, grad + i * c);
+      for (size_t j = 0; j < c; ++j) grad[i * c + j] /= tau * static_cast<float>(b);
     }
-    total += ListNet(t.data(), s.data(), c, grad + i * c);
-    for (size_t j = 0; j < c; ++j) grad[i * c + j] /= tau * static_cast<float>(b);
   }
+  double total = 0;
+  for (double loss : *row_loss) total += loss;
   return total / b;
 }
 
@@ -109,30 +148,35 @@ void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out, S
   const IvfPqParams& p = books.params;
   const size_t d = p.dim, M = p.m, K = p.ksub(), ds = p.dsub(), b = in.b, c = in.c, L = p.nlist;
   const float* centroids = books.centroids.data();
+  SingleThreadedBlas blas;  // the loops below call BLAS from every OpenMP thread
+  ws->threads.resize(static_cast<size_t>(std::max(1, omp_get_max_threads())));
+  const auto subspaces = static_cast<std::ptrdiff_t>(M);
 
   // Residuals to the fixed lists.
   float* resid = Buffer(ws->resid, c * d);
-  for (size_t j = 0; j < c; ++j) {
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t js = 0; js < static_cast<std::ptrdiff_t>(c); ++js) {
+    const auto j = static_cast<size_t>(js);
     const float* x = in.docs + j * d;
     const float* cl = centroids + size_t{in.lists[j]} * d;
     for (size_t k = 0; k < d; ++k) resid[j * d + k] = x[k] - cl[k];
   }
 
-  // Forward: hard codes (nearest codeword per subspace) and reconstructions x^ = c_l + C[k].
+  // Forward, a subspace per task: hard codes (nearest codeword) and reconstructions x^ = c_l + C[k].
   ws->code.resize(c * M);
   float* recon = Buffer(ws->recon, c * d);
-  float* dots = Buffer(ws->dots, c * K);
   float* cnorm = Buffer(ws->cnorm, M * K);
-  for (size_t m = 0; m < M; ++m) {
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::ptrdiff_t ms = 0; ms < subspaces; ++ms) {
+    const auto m = static_cast<size_t>(ms);
+    float* dots = Buffer(ws->threads[static_cast<size_t>(omp_get_thread_num())].dots, c * K);
     const float* C = books.pq.data() + m * K * ds;
-    for (size_t k = 0; k < K; ++k) cnorm[m * K + k] = SquaredNorm(C + k * ds, ds);
+    float* cn = cnorm + m * K;
+    for (size_t k = 0; k < K; ++k) cn[k] = SquaredNorm(C + k * ds, ds);
     Gemm(false, true, c, K, ds, 1.0f, resid + m * ds, d, C, ds, 0.0f, dots, K);
-#pragma omp parallel for schedule(static)
-    for (std::ptrdiff_t js = 0; js < static_cast<std::ptrdiff_t>(c); ++js) {
-      const auto j = static_cast<size_t>(js);
+    for (size_t j = 0; j < c; ++j) {
       // argmin ||r - C_k||^2 = argmax 2<r, C_k> - ||C_k||^2
       float* row = dots + j * K;
-      const float* cn = cnorm + m * K;
       float best_z = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : best_z)
       for (size_t k = 0; k < K; ++k) {
@@ -155,13 +199,16 @@ void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out, S
   float* g_pq = Buffer(ws->g_pq, b * c);
   float* g_ivf = Buffer(ws->g_ivf, b * c);
   float* coarse = Buffer(ws->coarse, b * L);
-  Scores(p.geometry(), in.queries, b, in.docs, c, d, teacher);
-  Scores(p.geometry(), in.queries, b, recon, c, d, s_pq);
-  Scores(p.geometry(), in.queries, b, centroids, L, d, coarse);
+  {
+    const float* rows[] = {in.docs, recon};
+    float* scores[] = {teacher, s_pq};
+    Scores(p.geometry(), in.queries, b, rows, scores, 2, c, d);
+    Scores(p.geometry(), in.queries, b, &centroids, &coarse, 1, L, d);
+  }
   for (size_t i = 0; i < b; ++i)
     for (size_t j = 0; j < c; ++j) s_ivf[i * c + j] = coarse[i * L + in.lists[j]];
-  out->loss_ivf = ListNetRows(teacher, s_ivf, b, c, in.tau, g_ivf);
-  out->loss_pq = ListNetRows(teacher, s_pq, b, c, in.tau, g_pq);
+  out->loss_ivf = ListNetRows(teacher, s_ivf, b, c, in.tau, g_ivf, &ws->row_loss);
+  out->loss_pq = ListNetRows(teacher, s_pq, b, c, in.tau, g_pq, &ws->row_loss);
 
   // IVF backward: dL/dS summed per (query, list), then to the centroids.
   std::fill_n(coarse, b * L, 0.0f);
@@ -174,29 +221,31 @@ void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out, S
   float* g_recon = Buffer(ws->g_recon, c * d);
   ScoreBackward(p.geometry(), g_pq, in.queries, b, recon, c, d, g_recon);
 
-  // Straight-through backward into the PQ codebooks, per subspace, with g the subspace's part of
-  // dL/dx^ and p = softmax_k(-||r - C_k||^2 / tau_code) (recomputed here rather than kept from the
-  // forward pass: M x c x K floats would be hundreds of MB):
+  // Straight-through backward into the PQ codebooks, a subspace per task, with g the subspace's
+  // part of dL/dx^ and p = softmax_k(-||r - C_k||^2 / tau_code) (recomputed here rather than kept
+  // from the forward pass: M x c x K floats would be hundreds of MB):
   //   direct:  dL/dC_k* += g                       (forward uses the hard codeword)
   //   softmax: dL/dp_k = <g, C_k>;  dz_k = p_k (dL/dp_k - sum_i p_i dL/dp_i) / tau_code
   //            z_k = -||r - C_k||^2  =>  dL/dC_k += dz_k * 2 (r - C_k)
   out->grad_pq.assign(books.pq.size(), 0.0f);
-  float* dp = Buffer(ws->dp, c * K);
-  float* dz_colsum = Buffer(ws->dz_colsum, K);
-  float* dzr = Buffer(ws->dzr, K * ds);
   const float inv_tau_code = 1.0f / in.tau_code;
   constexpr size_t kRowBlock = 64;
-  const auto blocks = static_cast<std::ptrdiff_t>((c + kRowBlock - 1) / kRowBlock);
-  for (size_t m = 0; m < M; ++m) {
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::ptrdiff_t ms = 0; ms < subspaces; ++ms) {
+    const auto m = static_cast<size_t>(ms);
+    StepWorkspace::Subspace& t = ws->threads[static_cast<size_t>(omp_get_thread_num())];
+    float* dots = Buffer(t.dots, c * K);
+    float* dp = Buffer(t.dp, c * K);
+    float* dz_colsum = Buffer(t.dz_colsum, K);
+    float* dzr = Buffer(t.dzr, K * ds);
     const float* C = books.pq.data() + m * K * ds;
     const float* cn = cnorm + m * K;
     float* G = out->grad_pq.data() + m * K * ds;
     Gemm(false, true, c, K, ds, 1.0f, resid + m * ds, d, C, ds, 0.0f, dots, K);
     Gemm(false, true, c, K, ds, 1.0f, g_recon + m * ds, d, C, ds, 0.0f, dp, K);
-    // Rows are independent: z, p = softmax(z) and dz in place in `dots`, a block of rows per task.
-#pragma omp parallel for schedule(static)
-    for (std::ptrdiff_t block = 0; block < blocks; ++block) {
-      const size_t j0 = static_cast<size_t>(block) * kRowBlock, j1 = std::min(c, j0 + kRowBlock);
+    // z, p = softmax(z) and dz in place in `dots`, a block of rows at a time.
+    for (size_t j0 = 0; j0 < c; j0 += kRowBlock) {
+      const size_t j1 = std::min(c, j0 + kRowBlock);
       for (size_t j = j0; j < j1; ++j) {
         const float rn = SquaredNorm(resid + j * d + m * ds, ds);
         float* row = dots + j * K;
@@ -218,12 +267,12 @@ void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out, S
       for (size_t k = 0; k < K; ++k) dz_colsum[k] += row[k];
       const size_t best = ws->code[j * M + m];
       const float* g = g_recon + j * d + m * ds;
-      for (size_t t = 0; t < ds; ++t) G[best * ds + t] += g[t];
+      for (size_t k = 0; k < ds; ++k) G[best * ds + k] += g[k];
     }
     // sum_j dz_jk 2 (r_j - C_k) = 2 (dz^T R)_k - 2 (sum_j dz_jk) C_k
     Gemm(true, false, K, ds, c, 1.0f, dots, K, resid + m * ds, d, 0.0f, dzr, ds);
     for (size_t k = 0; k < K; ++k)
-      for (size_t t = 0; t < ds; ++t) G[k * ds + t] += 2 * dzr[k * ds + t] - 2 * dz_colsum[k] * C[k * ds + t];
+      for (size_t u = 0; u < ds; ++u) G[k * ds + u] += 2 * dzr[k * ds + u] - 2 * dz_colsum[k] * C[k * ds + u];
   }
 }
 

@@ -39,15 +39,24 @@ struct StepOutput {
 // candidates of 784 floats) a step needs over 100 MB of scratch; allocating it afresh every step
 // cost more in page faults than the arithmetic.
 struct StepWorkspace {
-  std::vector<float> resid, recon, g_recon, dots, dp, cnorm, dz_colsum, dzr;
+  // One per OpenMP thread: the subspace loops give each thread whole subspaces.
+  struct Subspace {
+    std::vector<float> dots, dp, dz_colsum, dzr;
+  };
+  std::vector<Subspace> threads;
+  std::vector<float> resid, recon, g_recon, cnorm;
   std::vector<float> teacher, s_pq, s_ivf, g_pq, g_ivf, coarse;
+  std::vector<double> row_loss;
   std::vector<uint8_t> code;
 };
 
 // ListNet loss of one row and its gradient dL/ds (size n), for scores already divided by tau.
 double ListNet(const float* teacher, const float* student, size_t n, float* grad_student);
 
-// Forward + backward for one batch with the given codebooks.
+// Forward + backward for one batch with the given codebooks. Runs on the OpenMP threads: whole
+// subspaces per thread for the codeword work, fixed blocks of candidates for the score GEMMs, with
+// OpenBLAS held at one thread meanwhile (its own two-thread GEMMs at these shapes were slower than
+// one thread). The work is split the same way whatever the thread count, so the result is too.
 void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out, StepWorkspace* workspace);
 void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out);  // with its own workspace
 

@@ -1,14 +1,15 @@
-// OpenBLAS (pthreads build) keeps one global thread count. The encoder parallelizes with its
-// own WorkerTeam and calls single-threaded BLAS from each worker, so while any encode runs
-// OpenBLAS is set to one thread; the previous setting is restored when the last one ends.
-// Other BLAS users in the process (the dense index) run single-threaded meanwhile.
+// OpenBLAS (pthreads build) keeps one global thread count. Code that parallelizes on its own
+// threads and calls single-threaded BLAS from each of them (the encoder's WorkerTeam, the
+// Distill-VQ CPU step's OpenMP loops) holds one of these: while any is alive OpenBLAS is set to
+// one thread, and the previous setting is restored when the last one ends. Other BLAS users in
+// the process (the dense index) run single-threaded meanwhile.
 #pragma once
 
 #include <cblas.h>
 
 #include <mutex>
 
-namespace m3vdb::embedder {
+namespace m3vdb {
 
 class SingleThreadedBlas {
  public:
@@ -32,4 +33,4 @@ class SingleThreadedBlas {
   static inline int saved_ = 1;
 };
 
-}  // namespace m3vdb::embedder
+}  // namespace m3vdb
