@@ -74,11 +74,10 @@ void ScoreBackward(Metric metric, const float* g, const float* q, size_t b, cons
     const size_t j0 = static_cast<size_t>(block) * kColumnBlock, j1 = std::min(c, j0 + kColumnBlock);
     Gemm(true, false, j1 - j0, d, b, scale, g + j0, c, q, d, 0.0f, grad_y + j0 * d, d);
     if (metric != Metric::kL2) continue;
-    for (size_t j = j0; j < j1; ++j) {
-      float colsum = 0;
-      for (size_t i = 0; i < b; ++i) colsum += g[i * c + j];
-      cblas_saxpy(static_cast<int>(d), -2.0f * colsum, y + j * d, 1, grad_y + j * d, 1);
-    }
+    float colsum[kColumnBlock] = {};
+    for (size_t i = 0; i < b; ++i)
+      for (size_t j = j0; j < j1; ++j) colsum[j - j0] += g[i * c + j];
+    for (size_t j = j0; j < j1; ++j) cblas_saxpy(static_cast<int>(d), -2.0f * colsum[j - j0], y + j * d, 1, grad_y + j * d, 1);
   }
 }
 
@@ -112,6 +111,33 @@ double ListNetRows(const float* teacher, const float* student, size_t b, size_t 
   double total = 0;
   for (double loss : *row_loss) total += loss;
   return total / b;
+}
+
+// The first k with the largest 2 dots[k] - cnorm[k], one pass in 8 lanes (each keeps its first
+// maximum; the lanes' tie goes to the smallest index).
+size_t NearestCodeword(const float* dots, const float* cnorm, size_t K) {
+  constexpr size_t kLanes = 8;
+  float value[kLanes];
+  uint32_t index[kLanes] = {};
+  std::fill_n(value, kLanes, -std::numeric_limits<float>::infinity());
+  const size_t full = K / kLanes * kLanes;
+  for (size_t k = 0; k < full; k += kLanes) {
+    for (size_t l = 0; l < kLanes; ++l) {
+      const float z = 2 * dots[k + l] - cnorm[k + l];
+      const bool better = z > value[l];
+      value[l] = better ? z : value[l];
+      index[l] = better ? static_cast<uint32_t>(k + l) : index[l];
+    }
+  }
+  size_t best = 0;
+  float best_z = -std::numeric_limits<float>::infinity();
+  for (size_t l = 0; l < kLanes && l < full; ++l)
+    if (value[l] > best_z || (value[l] == best_z && index[l] < best)) best_z = value[l], best = index[l];
+  for (size_t k = full; k < K; ++k) {
+    const float z = 2 * dots[k] - cnorm[k];
+    if (z > best_z) best_z = z, best = k;
+  }
+  return best;
 }
 
 // Grows a buffer without initialising it (its contents are always overwritten before use).
@@ -152,14 +178,16 @@ void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out, S
   ws->threads.resize(static_cast<size_t>(std::max(1, omp_get_max_threads())));
   const auto subspaces = static_cast<std::ptrdiff_t>(M);
 
-  // Residuals to the fixed lists.
+  // Residuals to the fixed lists, and their squared norms per subspace.
   float* resid = Buffer(ws->resid, c * d);
+  float* rnorm = Buffer(ws->rnorm, c * M);
 #pragma omp parallel for schedule(static)
   for (std::ptrdiff_t js = 0; js < static_cast<std::ptrdiff_t>(c); ++js) {
     const auto j = static_cast<size_t>(js);
     const float* x = in.docs + j * d;
     const float* cl = centroids + size_t{in.lists[j]} * d;
     for (size_t k = 0; k < d; ++k) resid[j * d + k] = x[k] - cl[k];
+    for (size_t m = 0; m < M; ++m) rnorm[j * M + m] = SquaredNorm(resid + j * d + m * ds, ds);
   }
 
   // Forward, a subspace per task: hard codes (nearest codeword) and reconstructions x^ = c_l + C[k].
@@ -176,15 +204,7 @@ void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out, S
     Gemm(false, true, c, K, ds, 1.0f, resid + m * ds, d, C, ds, 0.0f, dots, K);
     for (size_t j = 0; j < c; ++j) {
       // argmin ||r - C_k||^2 = argmax 2<r, C_k> - ||C_k||^2
-      float* row = dots + j * K;
-      float best_z = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : best_z)
-      for (size_t k = 0; k < K; ++k) {
-        row[k] = 2 * row[k] - cn[k];
-        best_z = std::max(best_z, row[k]);
-      }
-      size_t best = 0;
-      while (best + 1 < K && row[best] != best_z) ++best;
+      const size_t best = NearestCodeword(dots + j * K, cn, K);
       ws->code[j * M + m] = static_cast<uint8_t>(best);
       const float* cl = centroids + size_t{in.lists[j]} * d + m * ds;
       for (size_t t = 0; t < ds; ++t) recon[j * d + m * ds + t] = cl[t] + C[best * ds + t];
@@ -247,7 +267,7 @@ void DistillStep(const Codebooks& books, const StepInput& in, StepOutput* out, S
     for (size_t j0 = 0; j0 < c; j0 += kRowBlock) {
       const size_t j1 = std::min(c, j0 + kRowBlock);
       for (size_t j = j0; j < j1; ++j) {
-        const float rn = SquaredNorm(resid + j * d + m * ds, ds);
+        const float rn = rnorm[j * M + m];
         float* row = dots + j * K;
         for (size_t k = 0; k < K; ++k) row[k] = (2 * row[k] - rn - cn[k]) * inv_tau_code;
       }

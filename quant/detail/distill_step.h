@@ -44,7 +44,7 @@ struct StepWorkspace {
     std::vector<float> dots, dp, dz_colsum, dzr;
   };
   std::vector<Subspace> threads;
-  std::vector<float> resid, recon, g_recon, cnorm;
+  std::vector<float> resid, rnorm, recon, g_recon, cnorm;
   std::vector<float> teacher, s_pq, s_ivf, g_pq, g_ivf, coarse;
   std::vector<double> row_loss;
   std::vector<uint8_t> code;
