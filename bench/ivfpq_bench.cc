@@ -13,17 +13,23 @@
 // k-means (quant/codebooks.h); `kmeans` is that initialisation searched as m3vdb searches it
 // (inner product, L2 lists), before Distill-VQ.
 //
+// OPQ comes two ways: `opq` / `distill-opq` start from FAISS's OPQMatrix (the baseline), and
+// `m3vdb-opq` / `distill-m3vdb-opq` from m3vdb's own OPQ (quant/opq.h), which is what a collection
+// with `opq: true` and `m3vdb quantize --opq` train.
+//
 // Training never sees the test queries: Distill-VQ uses documents sampled from the base set as
 // queries (quant/distill_trainer.h).
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexPreTransform.h>
+#include <faiss/VectorTransform.h>
 #include <omp.h>
 #include <cblas.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <sstream>
 
@@ -184,6 +190,47 @@ std::unique_ptr<faiss::Index> BuildFaissIp(const quant::Codebooks& books, const 
   return index;
 }
 
+// Where a method's codebooks start: plain k-means, FAISS's OPQ (the baseline) or m3vdb's own
+// OPQ (quant/opq.h: what a collection with `opq: true` trains), each followed by IVF + PQ k-means.
+enum class Start { kPlain, kFaissOpq, kOwnOpq };
+
+Start StartOf(const std::string& method) {
+  if (method == "opq" || method == "distill-opq") return Start::kFaissOpq;
+  if (method == "m3vdb-opq" || method == "distill-m3vdb-opq") return Start::kOwnOpq;
+  return Start::kPlain;
+}
+
+const char* CacheTag(Start start) { return start == Start::kFaissOpq ? "-opq" : start == Start::kOwnOpq ? "-m3opq" : ""; }
+
+// Trains the start; with `rotation` (an OPQ rotation learned for another nlist) only the k-means.
+Result<quant::Codebooks> TrainStart(const tools::Matrix& base, quant::IvfPqParams params, Start start,
+                                    const std::vector<float>* rotation) {
+  if (start == Start::kOwnOpq && !rotation) {
+    params.opq = true;
+    return quant::TrainKMeans(base.data.data(), base.rows, params);
+  }
+  std::vector<float> learned;
+  if (start == Start::kFaissOpq && !rotation) {
+    faiss::OPQMatrix opq(static_cast<int>(params.dim), static_cast<int>(params.m));
+    opq.train(static_cast<faiss::Index::idx_t>(base.rows), base.data.data());
+    learned = opq.A;  // d_out x d_in row-major: x' = A x
+    rotation = &learned;
+  }
+  params.opq = false;
+  if (!rotation) return quant::TrainKMeans(base.data.data(), base.rows, params);
+  quant::Codebooks rotate;
+  rotate.params = params;
+  rotate.rotation = *rotation;
+  std::vector<float> rotated(base.data.size());
+  rotate.Rotate(base.data.data(), base.rows, rotated.data());
+  auto books = quant::TrainKMeans(rotated.data(), base.rows, params);
+  if (books.ok()) {
+    books->params.opq = true;
+    books->rotation = *rotation;
+  }
+  return books;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,7 +250,8 @@ int main(int argc, char** argv) {
   app.add_option("--nprobe", nprobes)->capture_default_str();
   app.add_option("--methods", methods,
                  "ivfpq (FAISS k-means IVFPQ; for ip both FAISS baselines), opq (FAISS OPQ+IVFPQ; slow to train), "
-                 "kmeans (ip: m3vdb's initialisation before Distill-VQ), distill, distill-opq")
+                 "kmeans (ip: m3vdb's initialisation before Distill-VQ), distill, distill-opq (from FAISS's OPQ), "
+                 "m3vdb-opq (k-means after m3vdb's OPQ, what `opq: true` trains), distill-m3vdb-opq")
       ->capture_default_str();
   app.add_option("--epochs", epochs)->capture_default_str();
   app.add_option("--held-out", held_out,
@@ -259,58 +307,47 @@ int main(int argc, char** argv) {
       params.seed = seed;
       std::stringstream list(methods);
       std::string method;
-      quant::Codebooks kmeans_plain, kmeans_opq;
-      double kmeans_plain_s = -1, kmeans_opq_s = -1;
+      // The starting codebooks of each kind, trained (or read from the cache) once per (m, nlist).
+      std::map<Start, std::pair<quant::Codebooks, double>> starts;
       while (std::getline(list, method, ',')) {
-        const bool opq = method == "opq" || method == "distill-opq";
+        const Start start = StartOf(method);
         const bool ip = *metric == Metric::kInnerProduct;
-        quant::Codebooks& init = opq ? kmeans_opq : kmeans_plain;
-        double& init_s = opq ? kmeans_opq_s : kmeans_plain_s;
-        if (init_s < 0) {
-          params.opq = opq;
+        if (!starts.count(start)) {
           const std::string cache = init_cache.empty() ? "" :
               init_cache + "/kmeans-" + (ip ? "ip-l2lists" : metric_name) + "-n" + std::to_string(base->rows) + "-m" + std::to_string(m) +
-              "-l" + std::to_string(nlist) + (opq ? "-opq" : "") + "-s" + std::to_string(seed) + ".bin";
+              "-l" + std::to_string(nlist) + CacheTag(start) + "-s" + std::to_string(seed) + ".bin";
+          quant::Codebooks trained;
+          double seconds = 0;
           auto t = Clock::now();
-          if (cache.empty() || !ReadCache(cache, &init, &init_s)) {
-            // The OPQ rotation does not depend on nlist: one cached for another nlist is reused, and
+          if (cache.empty() || !ReadCache(cache, &trained, &seconds)) {
+            // An OPQ rotation does not depend on nlist: one cached for another nlist is reused, and
             // the reported time is that whole training (rotation + its IVF-PQ) plus this IVF-PQ.
             quant::Codebooks other;
             double other_s = 0;
             std::string other_cache;
             const std::string tag = "-l" + std::to_string(nlist) + "-";
             for (uint32_t other_nlist : {256u, 1024u}) {
-              if (!opq || cache.empty() || other_nlist == nlist || !other_cache.empty()) continue;
+              if (start == Start::kPlain || cache.empty() || other_nlist == nlist || !other_cache.empty()) continue;
               std::string path = cache;
               path.replace(path.find(tag), tag.size(), "-l" + std::to_string(other_nlist) + "-");
               if (ReadCache(path, &other, &other_s)) other_cache = path;
             }
-            Result<quant::Codebooks> books = Status::Internal("not trained");
-            if (other_cache.empty()) {
-              books = quant::TrainKMeans(base->data.data(), base->rows, params);
-            } else {
-              std::vector<float> rotated(base->data.size());
-              other.Rotate(base->data.data(), base->rows, rotated.data());
-              quant::IvfPqParams in_rotated = params;
-              in_rotated.opq = false;
-              books = quant::TrainKMeans(rotated.data(), base->rows, in_rotated);
-              if (books.ok()) {
-                books->params.opq = true;
-                books->rotation = other.rotation;
-              }
-              std::fprintf(stderr, "OPQ rotation from %s (%.1fs)\n", other_cache.c_str(), other_s);
-            }
+            if (!other_cache.empty()) std::fprintf(stderr, "OPQ rotation from %s (%.1fs)\n", other_cache.c_str(), other_s);
+            auto books = TrainStart(*base, params, start, other_cache.empty() ? nullptr : &other.rotation);
             if (!books.ok()) return std::fprintf(stderr, "%s\n", books.status().ToString().c_str()), 1;
-            init = std::move(*books);
-            init_s = Since(t) + other_s;
+            trained = std::move(*books);
+            seconds = Since(t) + other_s;
             if (!cache.empty()) {
-              WriteFile(cache, init.Serialize());
-              WriteFile(cache + ".seconds", std::to_string(init_s));
+              WriteFile(cache, trained.Serialize());
+              WriteFile(cache + ".seconds", std::to_string(seconds));
             }
           }
-          std::fprintf(stderr, "k-means m=%u nlist=%u%s: %.1fs%s\n", m, nlist, opq ? " OPQ" : "", init_s,
-                       Since(t) < init_s ? " (cached)" : "");
+          std::fprintf(stderr, "k-means m=%u nlist=%u%s: %.1fs%s\n", m, nlist, CacheTag(start), seconds,
+                       Since(t) < seconds ? " (cached)" : "");
+          starts[start] = {std::move(trained), seconds};
         }
+        const quant::Codebooks& init = starts[start].first;
+        const double init_s = starts[start].second;
         quant::Codebooks books = init;
         double train_s = init_s;
         if (method.rfind("distill", 0) == 0) {
@@ -383,12 +420,12 @@ int main(int argc, char** argv) {
           as_l2.params.metric = Metric::kL2;
           if (!add_ours("faiss-opq-ivfpq-l2", as_l2)) return 1;
         } else {
-          const std::string label = method == "ivfpq" ? "faiss-ivfpq" : method == "opq" ? "faiss-opq-ivfpq" : method;
+          const std::string label = method == "ivfpq" ? "faiss-ivfpq" : method == "opq" ? "faiss-opq-ivfpq" : method;  // m3vdb-opq: k-means after m3vdb's OPQ
           if (!add_ours(label, books)) return 1;
         }
         for (size_t nprobe : ParseList<size_t>(nprobes)) {
           for (Variant& v : variants) {
-            const double row_train_s = v.label == "faiss-ivfpq-l2" ? kmeans_plain_s : train_s;
+            const double row_train_s = v.label == "faiss-ivfpq-l2" ? starts[Start::kPlain].second : train_s;
             Row r = Evaluate(v.index.get(), *base, *queries, *metric, truth, nprobe);
             std::printf("| %s | %s | %u | %u | %zu | %.4f | %.4f | %.4f | %.0f | %.0f | %.1f |\n", metric_name.c_str(),
                         v.label.c_str(), m, nlist, nprobe, r.r10, r.r100, r.r10_rerank, r.qps, r.codes, row_train_s);

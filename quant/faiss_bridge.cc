@@ -12,6 +12,8 @@
 #include <memory>
 #include <vector>
 
+#include "quant/opq.h"
+
 namespace m3vdb::quant {
 namespace {
 
@@ -49,10 +51,9 @@ Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& param
     std::vector<float> rotated;
     const float* train = x;
     if (params.opq) {
-      faiss::OPQMatrix opq(static_cast<int>(d), static_cast<int>(params.m));
-      opq.verbose = false;
-      opq.train(static_cast<faiss::Index::idx_t>(n), x);
-      books.rotation = opq.A;  // d_out x d_in row-major: x' = A x
+      OpqOptions opq;
+      opq.seed = params.seed;
+      M3VDB_ASSIGN_OR_RETURN(books.rotation, TrainOpqRotation(x, n, d, params.m, params.ksub(), opq));
       rotated.resize(n * d);
       books.Rotate(x, n, rotated.data());
       train = rotated.data();

@@ -9,6 +9,7 @@
 
 #include "common/blas_threads.h"
 #include "common/vector_math.h"
+#include "quant/detail/product_kmeans.h"
 
 namespace m3vdb::quant::detail {
 namespace {
@@ -111,33 +112,6 @@ double ListNetRows(const float* teacher, const float* student, size_t b, size_t 
   double total = 0;
   for (double loss : *row_loss) total += loss;
   return total / b;
-}
-
-// The first k with the largest 2 dots[k] - cnorm[k], one pass in 8 lanes (each keeps its first
-// maximum; the lanes' tie goes to the smallest index).
-size_t NearestCodeword(const float* dots, const float* cnorm, size_t K) {
-  constexpr size_t kLanes = 8;
-  float value[kLanes];
-  uint32_t index[kLanes] = {};
-  std::fill_n(value, kLanes, -std::numeric_limits<float>::infinity());
-  const size_t full = K / kLanes * kLanes;
-  for (size_t k = 0; k < full; k += kLanes) {
-    for (size_t l = 0; l < kLanes; ++l) {
-      const float z = 2 * dots[k + l] - cnorm[k + l];
-      const bool better = z > value[l];
-      value[l] = better ? z : value[l];
-      index[l] = better ? static_cast<uint32_t>(k + l) : index[l];
-    }
-  }
-  size_t best = 0;
-  float best_z = -std::numeric_limits<float>::infinity();
-  for (size_t l = 0; l < kLanes && l < full; ++l)
-    if (value[l] > best_z || (value[l] == best_z && index[l] < best)) best_z = value[l], best = index[l];
-  for (size_t k = full; k < K; ++k) {
-    const float z = 2 * dots[k] - cnorm[k];
-    if (z > best_z) best_z = z, best = k;
-  }
-  return best;
 }
 
 // Grows a buffer without initialising it (its contents are always overwritten before use).

@@ -1,0 +1,34 @@
+// OPQ: the rotation R that makes product quantization of R x lose least (Ge et al., "Optimized
+// Product Quantization", non-parametric version; what FAISS's OPQMatrix learns). Alternates PQ
+// k-means on the rotated vectors with the orthogonal Procrustes rotation that maps the vectors
+// closest to their PQ reconstructions. m3vdb's own because FAISS's (Debian's generic build) took
+// about 20 minutes on 60,000 x 784 vectors here, most of it in OpenMP hand-offs: this one keeps
+// each subspace's k-means on one thread and warm-starts it from the previous rotation's codebooks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "m3vdb/status.h"
+
+namespace m3vdb::quant {
+
+struct OpqOptions {
+  int iterations = 25;               // rotation updates
+  int first_kmeans_iterations = 20;  // PQ k-means before the first update (from sampled rows)
+  int kmeans_iterations = 2;         // PQ k-means before each later update (warm-started)
+  size_t max_train_points = 65536;   // a sample of at most this many vectors (FAISS's default)
+  uint64_t seed = 1234;
+  // Called after each rotation update with the PQ's mean squared error before it.
+  std::function<void(int iteration, int iterations, double pq_error)> on_iteration;
+};
+
+// The d x d rotation (row-major, x' = R x, orthonormal rows) for PQ with m subspaces of ksub
+// codewords on the n x d vectors x. Deterministic for a fixed seed. Errors: m not dividing d, or
+// fewer vectors than ksub.
+Result<std::vector<float>> TrainOpqRotation(const float* x, size_t n, size_t d, size_t m, size_t ksub,
+                                            const OpqOptions& options = {});
+
+}  // namespace m3vdb::quant
