@@ -37,7 +37,7 @@ bool AllUnitLength(const float* x, size_t n, size_t dim) {
   return n > 0;
 }
 
-Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& params) {
+Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& params, const OpqProgress& on_opq) {
   M3VDB_RETURN_IF_ERROR(params.Validate());
   if (n < params.nlist || n < params.ksub())
     return Status::InvalidArgument("k-means needs at least max(nlist, 2^nbits) = " +
@@ -53,6 +53,7 @@ Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& param
     if (params.opq) {
       OpqOptions opq;
       opq.seed = params.seed;
+      if (on_opq) opq.on_iteration = [&](int done, int total, double) { on_opq(done, total); };
       M3VDB_ASSIGN_OR_RETURN(books.rotation, TrainOpqRotation(x, n, d, params.m, params.ksub(), opq));
       rotated.resize(n * d);
       books.Rotate(x, n, rotated.data());

@@ -4,6 +4,7 @@
 // are caught here and returned as Status.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,7 +21,9 @@ namespace m3vdb::quant {
 // rotated vectors. Deterministic for a fixed params.seed. The IVF and
 // PQ k-means are L2 for both metrics (quant/codebooks.h says why). For inner product on vectors
 // that are all unit length (AllUnitLength) the result has params.unit_norm set.
-Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& params);
+// `on_opq` is called after each OPQ rotation update with the updates done and in all.
+using OpqProgress = std::function<void(int done, int total)>;
+Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& params, const OpqProgress& on_opq = {});
 
 // Whether every one of n vectors (n*dim floats) has squared length within kUnitNormTolerance
 // of 1 (false for n = 0 or any non-finite value).

@@ -1,6 +1,7 @@
 // `m3vdb quantize` end to end: vector files in (.fvecs and .npy), a FAISS index file out that
 // stock FAISS loads and searches; bad input gives a clear error and a non-zero exit.
 #include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPreTransform.h>
 #include <faiss/index_io.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -62,6 +63,26 @@ TEST_F(QuantizeCliTest, WritesAFaissIndexFromFvecsAndNpy) {
       EXPECT_GE(ids[0], 0);
     }
   }
+}
+
+// With --opq the file is an IndexPreTransform (the rotation) over the IVF-PQ, the vector that
+// was added as id 7 is its own nearest neighbour, and the OPQ updates show progress.
+TEST_F(QuantizeCliTest, OpqWritesARotationFaissApplies) {
+  const std::string in = (dir_ / "base.npy").string(), out = (dir_ / "opq.faiss").string();
+  ASSERT_TRUE(tools::WriteVectors(in, base_).ok());
+  ASSERT_EQ(Run("--base " + in + " --metric l2 --nlist 8 --m 4 --opq --epochs 1 --out " + out), 0) << Output();
+  EXPECT_NE(Output().find("opq"), std::string::npos) << Output();
+  std::unique_ptr<faiss::Index> index(faiss::read_index(out.c_str()));
+  auto* pre = dynamic_cast<faiss::IndexPreTransform*>(index.get());
+  ASSERT_NE(pre, nullptr);
+  auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(pre->index);
+  ASSERT_NE(ivfpq, nullptr);
+  EXPECT_EQ(index->ntotal, 2000);
+  ivfpq->nprobe = 8;
+  std::vector<float> dist(5);
+  std::vector<faiss::Index::idx_t> ids(5);
+  index->search(1, base_.data.data() + 7 * 16, 5, dist.data(), ids.data());
+  EXPECT_EQ(ids[0], 7);
 }
 
 TEST_F(QuantizeCliTest, BadInputIsAClearError) {
