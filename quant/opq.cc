@@ -78,20 +78,26 @@ Result<std::vector<float>> TrainOpqRotation(const float* x, size_t n, size_t d, 
   if (options.iterations < 1 || options.first_kmeans_iterations < 1 || options.kmeans_iterations < 1)
     return Status::InvalidArgument("OPQ: iteration counts must be >= 1");
 
-  // The training sample: every vector, or max_train_points of them in their original order.
-  std::vector<float> sample;
+  // The training sample (every vector, or max_train_points of them in their original order),
+  // centered: a rotation learned on a large common offset (non-negative pixels, say) spends the
+  // codebooks on the offset. The rotation is then applied to the vectors as they are.
   size_t ns = n;
+  std::vector<size_t> rows(n);
+  for (size_t i = 0; i < n; ++i) rows[i] = i;
   if (n > options.max_train_points && options.max_train_points >= ksub) {
     ns = options.max_train_points;
     std::mt19937_64 rng(options.seed);
-    std::vector<size_t> rows(n);
-    for (size_t i = 0; i < n; ++i) rows[i] = i;
     for (size_t i = 0; i < ns; ++i) std::swap(rows[i], rows[std::uniform_int_distribution<size_t>(i, n - 1)(rng)]);
     std::sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(ns));
-    sample.resize(ns * d);
-    for (size_t i = 0; i < ns; ++i) std::copy_n(x + rows[i] * d, d, sample.begin() + static_cast<std::ptrdiff_t>(i * d));
-    x = sample.data();
   }
+  std::vector<double> mean(d, 0.0);
+  for (size_t i = 0; i < ns; ++i)
+    for (size_t j = 0; j < d; ++j) mean[j] += x[rows[i] * d + j];
+  for (double& v : mean) v /= static_cast<double>(ns);
+  std::vector<float> sample(ns * d);
+  for (size_t i = 0; i < ns; ++i)
+    for (size_t j = 0; j < d; ++j) sample[i * d + j] = static_cast<float>(x[rows[i] * d + j] - mean[j]);
+  x = sample.data();
 
   M3VDB_ASSIGN_OR_RETURN(std::vector<float> rotation, RandomRotation(d, options.seed + 1));
   const detail::ProductLayout layout{d, m, ksub};

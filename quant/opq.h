@@ -1,9 +1,10 @@
 // OPQ: the rotation R that makes product quantization of R x lose least (Ge et al., "Optimized
 // Product Quantization", non-parametric version; what FAISS's OPQMatrix learns). Alternates PQ
 // k-means on the rotated vectors with the orthogonal Procrustes rotation that maps the vectors
-// closest to their PQ reconstructions. m3vdb's own because FAISS's (Debian's generic build) took
-// about 20 minutes on 60,000 x 784 vectors here, most of it in OpenMP hand-offs: this one keeps
-// each subspace's k-means on one thread and warm-starts it from the previous rotation's codebooks.
+// closest to their PQ reconstructions, both on the centered vectors (as FAISS does). m3vdb's own
+// because FAISS's (Debian's generic build) took about 20 minutes on 60,000 x 784 vectors here,
+// most of it in OpenMP hand-offs: this one keeps each subspace's k-means on one thread and
+// warm-starts it from the previous rotation's codebooks.
 #pragma once
 
 #include <cstddef>
