@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   std::string data = tools::kFashionMnistDir, metric = "l2", iterations = "25", kmeans_iterations = "2", faiss_cache;
   size_t m = 28;
   int first = 20;
+  size_t max_train = quant::OpqOptions{}.max_train_points;
   bool faiss_live = false;
   app.add_option("--data", data)->capture_default_str();
   app.add_option("--metric", metric, "l2 (raw vectors) or ip (L2-normalized)")->capture_default_str();
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   app.add_option("--iterations", iterations, "m3vdb OPQ rotation updates (comma list)")->capture_default_str();
   app.add_option("--kmeans-iterations", kmeans_iterations, "PQ k-means per update (comma list)")->capture_default_str();
   app.add_option("--first", first, "PQ k-means before the first update")->capture_default_str();
+  app.add_option("--max-train", max_train, "m3vdb OPQ training sample")->capture_default_str();
   app.add_option("--faiss-cache", faiss_cache, "codebooks file with FAISS's OPQ rotation (ivfpq_bench --init-cache)");
   app.add_flag("--faiss", faiss_live, "train FAISS's OPQMatrix (defaults: 50 updates, 4 PQ k-means each; slow)");
   CLI11_PARSE(app, argc, argv);
@@ -99,6 +101,8 @@ int main(int argc, char** argv) {
       opt.iterations = updates;
       opt.kmeans_iterations = per;
       opt.first_kmeans_iterations = first;
+      opt.max_train_points = max_train;
+      opt.on_iteration = [](int done, int, double error) { std::fprintf(stderr, "  update %d: PQ error %.4f\n", done, error); };
       auto t = Clock::now();
       auto r = quant::TrainOpqRotation(base->data.data(), base->rows, d, m, 256, opt);
       const double s = Since(t);
