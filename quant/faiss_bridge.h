@@ -1,10 +1,9 @@
 // The FAISS side of quant: k-means initialisation of Codebooks (what FAISS, Milvus and LanceDB
-// train: IVF k-means, PQ k-means on residuals, optionally OPQ (m3vdb's, quant/opq.h)) and export of Codebooks to a
+// train: IVF k-means, PQ k-means on residuals, optionally OPQ) and export of Codebooks to a
 // FAISS index file that stock FAISS (`faiss.read_index`) loads and searches. FAISS exceptions
 // are caught here and returned as Status.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 
@@ -17,13 +16,11 @@ struct Index;
 namespace m3vdb::quant {
 
 // Trains k-means codebooks on n vectors (size n*dim). With params.opq an OPQ rotation is
-// learned first (quant/opq.h; a few minutes on 60k x 784 on 2 cores) and the k-means run on the
-// rotated vectors. Deterministic for a fixed params.seed. The IVF and
+// learned first by FAISS's OPQMatrix (slow: about 20 minutes on 60k x 784 on 2 cores; m3vdb's
+// own, quant/opq.h, is several times faster but measured lower recall, docs/benchmarks.md). Deterministic for a fixed params.seed. The IVF and
 // PQ k-means are L2 for both metrics (quant/codebooks.h says why). For inner product on vectors
 // that are all unit length (AllUnitLength) the result has params.unit_norm set.
-// `on_opq` is called after each OPQ rotation update with the updates done and in all.
-using OpqProgress = std::function<void(int done, int total)>;
-Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& params, const OpqProgress& on_opq = {});
+Result<Codebooks> TrainKMeans(const float* x, size_t n, const IvfPqParams& params);
 
 // Whether every one of n vectors (n*dim floats) has squared length within kUnitNormTolerance
 // of 1 (false for n = 0 or any non-finite value).

@@ -11,6 +11,10 @@
 extern "C" {
 void dgesvd_(const char* jobu, const char* jobvt, const int* m, const int* n, double* a, const int* lda, double* s,
              double* u, const int* ldu, double* vt, const int* ldvt, double* work, const int* lwork, int* info);
+void dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau, double* work, const int* lwork,
+             int* info);
+void dorgqr_(const int* m, const int* n, const int* k, double* a, const int* lda, const double* tau, double* work,
+             const int* lwork, int* info);
 }
 
 namespace m3vdb::quant {
@@ -22,6 +26,24 @@ std::vector<float> RowMajor(const std::vector<double>& col, size_t d) {
   for (size_t i = 0; i < d; ++i)
     for (size_t j = 0; j < d; ++j) a[i * d + j] = static_cast<float>(col[i + j * d]);
   return a;
+}
+
+// The Q of a QR factorization of a Gaussian matrix: a random rotation.
+Result<std::vector<float>> RandomRotation(size_t d, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g;
+  std::vector<double> a(d * d), tau(d);
+  for (double& v : a) v = g(rng);
+  const int n = static_cast<int>(d);
+  int info = 0, lwork = -1;
+  double size = 0;
+  dgeqrf_(&n, &n, a.data(), &n, tau.data(), &size, &lwork, &info);
+  std::vector<double> work(static_cast<size_t>(size) + 1);
+  lwork = static_cast<int>(work.size());
+  dgeqrf_(&n, &n, a.data(), &n, tau.data(), work.data(), &lwork, &info);
+  if (info == 0) dorgqr_(&n, &n, &n, a.data(), &n, tau.data(), work.data(), &lwork, &info);
+  if (info != 0) return Status::Internal("OPQ: LAPACK QR failed (info " + std::to_string(info) + ")");
+  return RowMajor(a, d);
 }
 
 // argmin over orthogonal A of ||X A^T - Y||_F given Z = X^T Y (row-major d x d): with
@@ -77,13 +99,7 @@ Result<std::vector<float>> TrainOpqRotation(const float* x, size_t n, size_t d, 
     for (size_t j = 0; j < d; ++j) sample[i * d + j] = static_cast<float>(x[rows[i] * d + j] - mean[j]);
   x = sample.data();
 
-  // From the identity (FAISS starts from a random rotation): every update can only lower the PQ
-  // error of the first codebooks, so the result is never worse than no rotation, and the data's
-  // own coordinates, often already good blocks (neighbouring pixels), are not thrown away. On
-  // Fashion-MNIST a random start costs twice the PQ error of the identity and needs about 50
-  // updates to come back below it.
-  std::vector<float> rotation(d * d, 0.0f);
-  for (size_t i = 0; i < d; ++i) rotation[i * d + i] = 1.0f;
+  M3VDB_ASSIGN_OR_RETURN(std::vector<float> rotation, RandomRotation(d, options.seed + 1));
   const detail::ProductLayout layout{d, m, ksub};
   std::vector<float> xr(ns * d), recon(ns * d), pq(m * ksub * layout.dsub()), z(d * d);
   const int di = static_cast<int>(d), ni = static_cast<int>(ns);

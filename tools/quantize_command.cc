@@ -52,14 +52,8 @@ int RunQuantize(const QuantizeFlags& f) {
   spdlog::info("training {} codebooks on {} vectors of dimension {} (nlist {}, m {}, metric {}{})",
                f.baseline ? "k-means" : "Distill-VQ", base->rows, base->cols, f.nlist, f.m, f.metric,
                f.opq ? ", OPQ" : "");
-  std::unique_ptr<Progress> opq;
-  auto on_opq = [&](int done, int total) {
-    if (!opq) opq = std::make_unique<Progress>("opq", static_cast<uint64_t>(total), "rotations");
-    opq->Advance(1);
-    if (done == total) opq->Finish();
-  };
   Progress kmeans("kmeans", 1, "runs");
-  auto books = quant::TrainKMeans(base->data.data(), base->rows, params, on_opq);
+  auto books = quant::TrainKMeans(base->data.data(), base->rows, params);
   if (!books.ok()) return Fail(books.status());
   kmeans.Advance(1);
   kmeans.Finish();

@@ -199,11 +199,7 @@ Result<TrainReport> CollectionImpl::Train(const TrainOptions& options) {
     report.resumed_kmeans = true;
     spdlog::info("collection '{}': k-means codebooks taken from the training checkpoint", name_);
   } else {
-    auto on_opq = [&](int done, int total) {  // OPQ is most of the k-means phase's time
-      if (options.progress) options.progress("kmeans", 0.9 * done / total, 0.0);
-      if (done == total) spdlog::info("collection '{}': OPQ rotation learned ({} updates)", name_, total);
-    };
-    M3VDB_ASSIGN_OR_RETURN(books, quant::TrainKMeans(vectors.data(), n, params, on_opq));
+    M3VDB_ASSIGN_OR_RETURN(books, quant::TrainKMeans(vectors.data(), n, params));
     report.kmeans_seconds = Since(t);
     kmeans_bytes = books.Serialize();
     WriteTrainCheckpoint(EncodeTrainCheckpoint(fingerprint, kmeans_bytes, {}), "k-means");

@@ -171,7 +171,7 @@ TEST(CodebooksTest, ExportedFileLoadsInFaiss) {
             StatusCode::kIOError);
 }
 
-// With `opq` the codebooks carry m3vdb's OPQ rotation (orthonormal), and the exported FAISS index
+// With `opq` the codebooks carry an OPQ rotation (orthonormal), and the exported FAISS index
 // (IndexPreTransform + IndexIVFPQ), probing every list, returns exactly the top-10 of a
 // double-precision scan of the codebooks' own reconstructions against the rotated query.
 TEST(CodebooksTest, OpqCodebooksSearchTheSameInFaiss) {

@@ -65,13 +65,12 @@ TEST_F(QuantizeCliTest, WritesAFaissIndexFromFvecsAndNpy) {
   }
 }
 
-// With --opq the file is an IndexPreTransform (the rotation) over the IVF-PQ, the vector that
-// was added as id 7 is its own nearest neighbour, and the OPQ updates show progress.
+// With --opq the file is an IndexPreTransform (the rotation) over the IVF-PQ, and the vector that
+// was added as id 7 is its own nearest neighbour.
 TEST_F(QuantizeCliTest, OpqWritesARotationFaissApplies) {
   const std::string in = (dir_ / "base.npy").string(), out = (dir_ / "opq.faiss").string();
   ASSERT_TRUE(tools::WriteVectors(in, base_).ok());
   ASSERT_EQ(Run("--base " + in + " --metric l2 --nlist 8 --m 4 --opq --epochs 1 --out " + out), 0) << Output();
-  EXPECT_NE(Output().find("opq"), std::string::npos) << Output();
   std::unique_ptr<faiss::Index> index(faiss::read_index(out.c_str()));
   auto* pre = dynamic_cast<faiss::IndexPreTransform*>(index.get());
   ASSERT_NE(pre, nullptr);
