@@ -23,7 +23,6 @@
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexPreTransform.h>
-#include <faiss/VectorTransform.h>
 #include <omp.h>
 #include <cblas.h>
 
@@ -34,6 +33,7 @@
 #include <sstream>
 
 #include "index/ivfpq_index.h"
+#include "quant/opq.h"
 #include "quant/distill_trainer.h"
 #include "quant/faiss_bridge.h"
 #include "tools/fashion_mnist.h"
@@ -205,19 +205,14 @@ const char* CacheTag(Start start) { return start == Start::kFaissOpq ? "-opq" : 
 // Trains the start; with `rotation` (an OPQ rotation learned for another nlist) only the k-means.
 Result<quant::Codebooks> TrainStart(const tools::Matrix& base, quant::IvfPqParams params, Start start,
                                     const std::vector<float>* rotation) {
-  if (start == Start::kOwnOpq && !rotation) {
-    params.opq = true;
-    return quant::TrainKMeans(base.data.data(), base.rows, params);
-  }
+  params.opq = start == Start::kFaissOpq && !rotation;  // TrainKMeans's OPQ is FAISS's OPQMatrix
+  if (start == Start::kPlain || params.opq) return quant::TrainKMeans(base.data.data(), base.rows, params);
   std::vector<float> learned;
-  if (start == Start::kFaissOpq && !rotation) {
-    faiss::OPQMatrix opq(static_cast<int>(params.dim), static_cast<int>(params.m));
-    opq.train(static_cast<faiss::Index::idx_t>(base.rows), base.data.data());
-    learned = opq.A;  // d_out x d_in row-major: x' = A x
+  if (!rotation) {  // m3vdb's OPQ (quant/opq.h)
+    M3VDB_ASSIGN_OR_RETURN(learned, quant::TrainOpqRotation(base.data.data(), base.rows, params.dim, params.m,
+                                                            params.ksub()));
     rotation = &learned;
   }
-  params.opq = false;
-  if (!rotation) return quant::TrainKMeans(base.data.data(), base.rows, params);
   quant::Codebooks rotate;
   rotate.params = params;
   rotate.rotation = *rotation;

@@ -23,13 +23,6 @@ void Gemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
               static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
 }
 
-float SquaredNorm(const float* x, size_t n) {
-  float s = 0;
-#pragma omp simd reduction(+ : s)
-  for (size_t i = 0; i < n; ++i) s += x[i] * x[i];
-  return s;
-}
-
 // Candidates per task of the score GEMMs: fixed, so that the split (and with it every rounding)
 // does not depend on the thread count.
 constexpr size_t kColumnBlock = 512;

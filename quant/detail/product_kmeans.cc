@@ -17,13 +17,6 @@ namespace {
 constexpr size_t kRowBlock = 4096;
 constexpr float kSplit = 1.0f / 1024;  // how far apart the two halves of a split cluster start
 
-float SquaredNorm(const float* x, size_t n) {
-  float s = 0;
-#pragma omp simd reduction(+ : s)
-  for (size_t i = 0; i < n; ++i) s += x[i] * x[i];
-  return s;
-}
-
 // The nearest centroid C[k] (ksub x dsub) of every row's sub-vector in subspace s, into codes;
 // returns the summed squared error.
 double AssignSubspace(const float* x, size_t n, const ProductLayout& layout, size_t s, const float* C, uint8_t* codes,

@@ -15,6 +15,14 @@ struct ProductLayout {
   size_t dsub() const { return d / m; }
 };
 
+// Squared L2 norm of n floats.
+inline float SquaredNorm(const float* x, size_t n) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (size_t i = 0; i < n; ++i) s += x[i] * x[i];
+  return s;
+}
+
 // The first k with the largest 2 dots[k] - cnorm[k] (the nearest of K codewords to a vector whose
 // dot products with them are `dots` and their squared norms `cnorm`): one pass in 8 lanes.
 size_t NearestCodeword(const float* dots, const float* cnorm, size_t K);
